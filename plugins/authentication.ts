@@ -1,0 +1,59 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { ForbiddenError, UnauthorizedError } from '../src/errors.js'
+import { bearerToken, createTokenVerifier } from '../src/lib/jwt.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The verified token's subject; undefined without a valid Bearer token. */
+    userId: string | undefined
+    authFailure: string | undefined
+  }
+  interface FastifyContextConfig {
+    /** The route needs a valid Bearer token. */
+    auth?: boolean
+    /** Where the user id the caller acts on sits; it must equal the token's subject. */
+    owner?: 'params.id' | 'body.userId'
+  }
+}
+
+export interface AuthenticationOptions { secret: string }
+
+export default fp(async function authentication (fastify: FastifyInstance, opts: AuthenticationOptions) {
+  const verify = createTokenVerifier(opts.secret)
+  fastify.decorateRequest('userId', undefined)
+  fastify.decorateRequest('authFailure', undefined)
+
+  // Identify early (the rate limiter keys on the user), reject later: limits count unauthenticated floods too.
+  fastify.addHook('onRequest', async (request) => {
+    const header = request.headers.authorization
+    if (header === undefined) return
+    const token = bearerToken(header)
+    if (!token) {
+      request.authFailure = 'the Authorization header must be "Bearer <token>"'
+      return
+    }
+    try {
+      request.userId = verify(token).sub
+    } catch {
+      request.authFailure = 'the token is invalid or expired; log in again'
+    }
+  })
+
+  fastify.addHook('preValidation', async (request) => {
+    if (request.routeOptions.config.auth !== true || request.userId !== undefined) return
+    const reason = request.authFailure ?? 'send "Authorization: Bearer <token>" from POST /auth/login'
+    fastify.audit({ type: 'access_denied', outcome: 'denied', detail: `401 ${reason}` }, request)
+    throw new UnauthorizedError(reason)
+  })
+
+  fastify.addHook('preHandler', async (request) => {
+    const owner = request.routeOptions.config.owner
+    if (!owner) return
+    const actedOn = owner === 'params.id' ? (request.params as { id: string }).id : (request.body as { userId: string }).userId
+    if (actedOn === request.userId) return
+    fastify.audit({ type: 'access_denied', outcome: 'denied', detail: `403 ${request.userId} acted on ${actedOn}` }, request)
+    throw new ForbiddenError(`user ${request.userId} may not act on user ${actedOn}`)
+  })
+}, { name: 'authentication', dependencies: ['audit-log'] })
+

@@ -1,0 +1,37 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+
+export interface HeadersOptions {
+  /** legacy: X-RateLimit-*; draft: draft-ietf-httpapi-ratelimit-headers-11 fields; both: the two. */
+  rateLimitHeaders: 'legacy' | 'draft' | 'both'
+  defaultWindowMs: number
+}
+
+// Four fixed headers; @fastify/helmet's defaults (CSP and friends) are for HTML pages, not a JSON API.
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store'
+}
+
+export default fp(async function headers (fastify: FastifyInstance, opts: HeadersOptions) {
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    reply.headers(SECURITY_HEADERS)
+  })
+
+  if (opts.rateLimitHeaders === 'legacy') return
+  const dropLegacy = opts.rateLimitHeaders === 'draft'
+  fastify.addHook('onSend', async (request, reply) => {
+    const limit = reply.getHeader('x-ratelimit-limit')
+    if (limit === undefined) return
+    const routeLimit = request.routeOptions.config.rateLimit
+    const windowMs = typeof routeLimit === 'object' && typeof routeLimit.timeWindow === 'number' ? routeLimit.timeWindow : opts.defaultWindowMs
+    const remaining = reply.getHeader('x-ratelimit-remaining')
+    const reset = reply.getHeader('x-ratelimit-reset')
+    reply.header('ratelimit-policy', `"default";q=${limit};w=${Math.ceil(windowMs / 1000)}`)
+    reply.header('ratelimit', `"default";r=${remaining};t=${reset}`)
+    if (dropLegacy) reply.removeHeader('x-ratelimit-limit').removeHeader('x-ratelimit-remaining').removeHeader('x-ratelimit-reset')
+  })
+}, { name: 'headers', dependencies: ['rate-limit'] })

@@ -1,0 +1,47 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { outcomeOf, toGatewayError } from '../src/lib/upstream-errors.js'
+import type { UpstreamCall, UpstreamName, UpstreamResponse } from './upstreams.js'
+
+/** Sends an upstream's answer as is (status, content type, body): no parse, no re-serialisation. */
+export function relay (reply: FastifyReply, upstream: UpstreamResponse): FastifyReply {
+  return reply.code(upstream.statusCode).type(upstream.contentType).send(upstream.body)
+}
+
+export type ForwardCall = Omit<UpstreamCall, 'headers'>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Calls an upstream through its breaker; failures become 502/503/504 gateway errors. */
+    callUpstream (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, call: ForwardCall): Promise<UpstreamResponse>
+  }
+}
+
+export default fp(async function proxy (fastify: FastifyInstance) {
+  const { upstreamDuration } = fastify.gatewayMetrics
+
+  // Headers are built from an allow-list, so hop-by-hop and client credentials never travel upstream.
+  function upstreamHeaders (request: FastifyRequest, hasBody: boolean): Record<string, string> {
+    const headers: Record<string, string> = { 'x-request-id': request.id, 'x-forwarded-for': request.ip }
+    if (hasBody) headers['content-type'] = 'application/json'
+    if (request.userId !== undefined) headers['x-user-id'] = request.userId
+    if (request.lockLease) headers['x-fencing-token'] = String(request.lockLease.fence)
+    return headers
+  }
+
+  fastify.decorate('callUpstream', async function callUpstream (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, call: ForwardCall) {
+    const breaker = fastify.breakers[upstream]
+    const endTimer = upstreamDuration.startTimer({ upstream })
+    try {
+      const response = await breaker.fire(() => fastify.upstreams.call(upstream, { ...call, headers: upstreamHeaders(request, call.body !== undefined) }))
+      endTimer({ outcome: response.statusCode >= 400 ? 'client_error' : 'success' })
+      return response
+    } catch (err) {
+      const outcome = outcomeOf(err)
+      endTimer({ outcome })
+      if (outcome === 'circuit_open') reply.header('retry-after', Math.max(1, Math.ceil(breaker.retryInMs / 1000)))
+      else request.log.warn({ err, upstream }, 'upstream call failed')
+      throw toGatewayError(upstream, err)
+    }
+  })
+}, { name: 'proxy', dependencies: ['upstreams', 'circuit-breakers', 'metrics', 'user-locks'] })

@@ -1,0 +1,65 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { LockUnavailableError, UserLockedError } from '../src/errors.js'
+import { createLockStore } from '../src/lib/stores/index.js'
+import type { LockLease } from '../src/lib/stores/lock-store.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The per-user lock this request holds; its fence number travels upstream as x-fencing-token. */
+    lockLease: LockLease | undefined
+  }
+  interface FastifyContextConfig {
+    /** Take the acting user's lock before the handler; contention answers 503 at once. */
+    userLock?: boolean
+  }
+}
+
+export interface UserLocksOptions { ttlMs: number }
+
+export default fp(async function userLocks (fastify: FastifyInstance, opts: UserLocksOptions) {
+  const store = createLockStore(fastify.sharedRedis)
+  const { lockResults } = fastify.gatewayMetrics
+  fastify.decorateRequest('lockLease', undefined)
+
+  async function acquireUserLock (request: FastifyRequest) {
+    const userId = request.userId!
+    let lease: LockLease | null
+    try {
+      lease = await store.acquire(userId, opts.ttlMs)
+    } catch (err) {
+      // Fail closed: without the lock store no write goes through, so nothing can be spent twice.
+      lockResults.inc({ result: 'unavailable' })
+      throw new LockUnavailableError(userId, { cause: err })
+    }
+    if (!lease) {
+      lockResults.inc({ result: 'conflict' })
+      fastify.audit({ type: 'lock_conflict', outcome: 'denied', detail: `user ${userId} is locked by another operation` }, request)
+      throw new UserLockedError(userId)
+    }
+    lockResults.inc({ result: 'acquired' })
+    request.lockLease = lease
+  }
+
+  async function releaseUserLock (request: FastifyRequest) {
+    const lease = request.lockLease
+    if (!lease) return
+    request.lockLease = undefined
+    const released = await store.release(lease).catch((err) => {
+      request.log.warn({ err, userId: lease.userId }, 'lock release failed; it will expire by its TTL')
+      return true
+    })
+    if (released) return
+    lockResults.inc({ result: 'expired' })
+    request.log.warn({ userId: lease.userId, ttlMs: opts.ttlMs }, 'lock expired before the operation finished')
+    fastify.audit({ type: 'lock_expired', outcome: 'failure', userId: lease.userId, detail: `held longer than ${opts.ttlMs} ms` }, request)
+  }
+
+  fastify.addHook('onRoute', (route) => {
+    if (route.config?.userLock !== true) return
+    route.preHandler = [...[route.preHandler ?? []].flat(), acquireUserLock]
+  })
+  // Released when the response is done (success or error) and when the client goes away.
+  fastify.addHook('onResponse', releaseUserLock)
+  fastify.addHook('onRequestAbort', releaseUserLock)
+}, { name: 'user-locks', dependencies: ['redis', 'metrics', 'audit-log', 'authentication'] })

@@ -1,0 +1,34 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { UPSTREAM_NAMES } from '../../plugins/upstreams.js'
+
+const BreakerStates = Type.Union([Type.Literal('closed'), Type.Literal('open'), Type.Literal('half_open')])
+const Readiness = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('unavailable')]),
+  redis: Type.Union([Type.Literal('ok'), Type.Literal('down'), Type.Literal('not_configured')]),
+  upstreams: Type.Record(Type.String(), Type.Object({ breaker: BreakerStates }))
+})
+
+const health: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get('/', {
+    config: { rateLimit: false },
+    schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+  }, async () => ({ status: 'ok' as const }))
+
+  // 503 only when Redis is configured and unreachable; an open breaker degrades one upstream, not the gateway.
+  fastify.get('/ready', {
+    config: { rateLimit: false },
+    schema: { response: { 200: Readiness, 503: Readiness } }
+  }, async (_request, reply) => {
+    const redis = fastify.sharedRedis
+      ? await fastify.sharedRedis.ping().then(() => 'ok' as const, () => 'down' as const)
+      : 'not_configured' as const
+    const upstreams = Object.fromEntries(UPSTREAM_NAMES.map((name) => [name, { breaker: fastify.breakers[name].state }]))
+    const anyOpen = Object.values(upstreams).some((u) => u.breaker !== 'closed')
+    const status = redis === 'down' ? 'unavailable' as const : anyOpen ? 'degraded' as const : 'ok' as const
+    reply.code(redis === 'down' ? 503 : 200)
+    return { status, redis, upstreams }
+  })
+}
+
+export default health

@@ -1,0 +1,158 @@
+// Starts the real processes the tests, load tests, benchmarks and chaos runs need, on free loopback ports:
+// redis-server, the three stubs and gateway processes. Shared by test/helper.ts and every script in scripts/.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const DIST = join(ROOT, 'dist', 'src')
+
+/** A free TCP port on 127.0.0.1 (the OS picks it; the tiny reuse race is acceptable for tests). */
+export async function freePort () {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address()
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+/** Polls `check` until it returns a truthy value or the deadline passes (then throws with `what`). */
+export async function waitFor (check, { timeoutMs = 10_000, intervalMs = 25, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs
+  let lastError
+  while (Date.now() < deadline) {
+    try {
+      const value = await check()
+      if (value) return value
+    } catch (err) { lastError = err }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError.message}` : ''}`)
+}
+
+async function redisPing (port) {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => socket.write('PING\r\n'))
+    socket.setTimeout(500, () => { socket.destroy(); resolve(false) })
+    socket.on('data', (data) => { socket.destroy(); resolve(data.toString().startsWith('+PONG')) })
+    socket.on('error', () => resolve(false))
+  })
+}
+
+/**
+ * A real redis-server on a free port. `persistent: true` keeps an append-only file in its own temp dir, so a
+ * SIGKILL + restart keeps the data (as in docker-compose). `kill()` and `start()` are for outage tests.
+ */
+export async function startRedis ({ port, persistent = false, extraArgs = [] } = {}) {
+  port ??= await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'gw-redis-'))
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no',
+    '--appendonly', persistent ? 'yes' : 'no', '--appendfsync', 'always', '--loglevel', 'warning', ...extraArgs]
+  const redis = {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    dir,
+    process: undefined,
+    async start () {
+      redis.process = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] })
+      await waitFor(() => redisPing(port), { what: `redis-server on port ${port}` })
+    },
+    async kill (signal = 'SIGKILL') {
+      const proc = redis.process
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
+      proc.kill(signal)
+      await once(proc, 'exit')
+    },
+    async stop () {
+      await redis.kill('SIGTERM')
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+  await redis.start()
+  return redis
+}
+
+/** Spawns `node <script>` and resolves once it prints "<name> listening on <url>". */
+export async function startNodeProcess (name, script, env, { timeoutMs = 20_000, output = 'ignore' } = {}) {
+  const child = spawn(process.execPath, [script], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', output === 'inherit' ? 'inherit' : 'pipe']
+  })
+  let stderr = ''
+  child.stderr?.on('data', (chunk) => { stderr = (stderr + chunk).slice(-4000) })
+  const lines = createInterface({ input: child.stdout })
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start in ${timeoutMs} ms: ${stderr}`)), timeoutMs)
+    lines.on('line', (line) => {
+      const match = new RegExp(`^${name} listening on (http://\\S+)`).exec(line)
+      if (match) { clearTimeout(timer); resolve(match[1]) }
+    })
+    child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`${name} exited (${code ?? signal}) before listening: ${stderr}`)) })
+  })
+  return { name, url, port: Number(new URL(url).port), process: child, stderr: () => stderr }
+}
+
+async function stopProcess (child, signal = 'SIGTERM') {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  child.kill(signal)
+  await once(child, 'exit')
+}
+
+const STUB_PORT_VAR = { auth: 'AUTH_PORT', user: 'USER_PORT', order: 'ORDER_PORT' }
+
+/** One stub process on a free port (or `port`); `restart()` brings it back on the same port. */
+export async function startStub (name, env = {}, port) {
+  port ??= await freePort()
+  const stub = {
+    name,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    process: undefined,
+    async start () {
+      const started = await startNodeProcess(name, join(DIST, 'services', name, 'main.js'), { ...env, [STUB_PORT_VAR[name]]: String(port) })
+      stub.process = started.process
+    },
+    async kill (signal = 'SIGKILL') { await stopProcess(stub.process, signal) },
+    async stop () { await stopProcess(stub.process) },
+    async restart () { await stub.kill(); await stub.start() }
+  }
+  await stub.start()
+  return stub
+}
+
+/** The three stubs; `env` reaches all (REDIS_URL, STUB_FAULTS, JWT_SECRET …). */
+export async function startStubs (env = {}) {
+  const [auth, user, order] = await Promise.all(['auth', 'user', 'order'].map((name) => startStub(name, env)))
+  return {
+    auth, user, order,
+    /** Env that points a gateway at these stubs. */
+    gatewayEnv: { AUTH_URL: auth.url, USER_URL: user.url, ORDER_URL: order.url },
+    async stop () { await Promise.all([auth.stop(), user.stop(), order.stop()]) }
+  }
+}
+
+/** A gateway process (dist/src/server.js) on a free port. */
+export async function startGateway (env = {}, { output } = {}) {
+  const port = env.PORT ?? await freePort()
+  const started = await startNodeProcess('gateway', join(DIST, 'server.js'), { ...env, PORT: String(port) }, { output })
+  return { ...started, stop: (signal) => stopProcess(started.process, signal) }
+}
+
+/** Sets a stub's fault mode through its own admin endpoint (needs STUB_FAULTS=1). */
+export async function setFault (stub, mode, delayMs) {
+  const res = await fetch(`${stub.url}/__fault`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(delayMs === undefined ? { mode } : { mode, delayMs }) })
+  if (res.status !== 200) throw new Error(`fault admin answered ${res.status}: ${await res.text()}`)
+}
+
+/** How many requests a stub has received since it started. */
+export async function servedCount (stub) {
+  const res = await fetch(`${stub.url}/__fault`)
+  return (await res.json()).served
+}

@@ -1,0 +1,18 @@
+import createError from '@fastify/error'
+
+// Every error code the gateway and its stubs answer with; messages say what to do next.
+export const BadRequestError = createError('GW_BAD_REQUEST', '%s', 400)
+export const UnauthorizedError = createError('GW_UNAUTHORIZED', 'Authentication required: %s', 401)
+export const InvalidCredentialsError = createError('GW_INVALID_CREDENTIALS', 'Unknown user or wrong password', 401)
+export const ForbiddenError = createError('GW_FORBIDDEN', 'Not allowed: %s', 403)
+export const NotFoundError = createError('GW_NOT_FOUND', '%s not found', 404)
+export const InsufficientFundsError = createError('GW_INSUFFICIENT_FUNDS', 'Balance of user %s is lower than the amount', 409)
+export const StaleFencingTokenError = createError('GW_STALE_FENCING_TOKEN', 'Write for user %s carries a fencing token older than the last accepted one; retry the operation', 409)
+export const RateLimitedError = createError('GW_RATE_LIMITED', 'Rate limit exceeded; retry in %s seconds', 429)
+export const QuotaExceededError = createError('GW_QUOTA_EXCEEDED', 'Agent %s asked for %s tokens, more than its bucket holds now; retry in %s seconds', 429)
+export const BadGatewayError = createError('GW_BAD_GATEWAY', 'Upstream %s is unreachable or failed; retry later', 502)
+export const CircuitOpenError = createError('GW_CIRCUIT_OPEN', 'Upstream %s is failing and its circuit is open; retry after the Retry-After delay', 503)
+export const UserLockedError = createError('GW_USER_LOCKED', 'Another operation for user %s is in progress; retry after the Retry-After delay', 503)
+export const LockUnavailableError = createError('GW_LOCK_UNAVAILABLE', 'The lock store is unreachable, so the write for user %s was refused; retry later', 503)
+export const RateLimitUnavailableError = createError('GW_RATE_LIMIT_UNAVAILABLE', 'The rate-limit store is unreachable and the gateway fails closed; retry later', 503)
+export const UpstreamTimeoutError = createError('GW_UPSTREAM_TIMEOUT', 'Upstream %s did not answer in time; retry later', 504)

@@ -1,0 +1,28 @@
+import { BadGatewayError, CircuitOpenError, UpstreamTimeoutError } from '../errors.js'
+
+/** Thrown inside the breaker for a 5xx answer so opossum counts it; carries what the upstream said. */
+export class UpstreamServerError extends Error {
+  constructor (readonly upstream: string, readonly statusCode: number) {
+    super(`upstream ${upstream} answered ${statusCode}`)
+  }
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'])
+
+/** The one mapping from undici/opossum failures to gateway errors: 503 open circuit, 504 timeout, 502 otherwise. */
+export function toGatewayError (upstream: string, err: unknown): Error & { statusCode: number, code: string } {
+  const code = (err as { code?: string }).code
+  if (code === 'EOPENBREAKER') return new CircuitOpenError(upstream, { cause: err })
+  if (code && TIMEOUT_CODES.has(code)) return new UpstreamTimeoutError(upstream, { cause: err })
+  return new BadGatewayError(upstream, { cause: err })
+}
+
+export type UpstreamOutcome = 'success' | 'client_error' | 'server_error' | 'timeout' | 'unreachable' | 'circuit_open'
+
+export function outcomeOf (err: unknown): UpstreamOutcome {
+  if (err instanceof UpstreamServerError) return 'server_error'
+  const code = (err as { code?: string }).code
+  if (code === 'EOPENBREAKER') return 'circuit_open'
+  if (code && TIMEOUT_CODES.has(code)) return 'timeout'
+  return 'unreachable'
+}

@@ -1,0 +1,59 @@
+import type { Test } from 'tap'
+import { buildGateway, type Gateway, type GatewayOverrides } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import { startRedis, startStubs, startGateway, waitFor } from '../scripts/lib/stack.mjs'
+
+export { waitFor, setFault, servedCount, startStub, freePort } from '../scripts/lib/stack.mjs'
+
+export const JWT_SECRET = 'test-secret-0123456789-0123456789-abcdef'
+
+/** Builds the gateway in-process (not listening), awaits ready() and closes it at teardown. */
+export async function build (t: Test, env: Record<string, string> = {}, overrides: GatewayOverrides = {}): Promise<Gateway> {
+  const app = await buildGateway(loadConfig({ JWT_SECRET, LOG_LEVEL: 'silent', AUDIT_LOG_PATH: '/dev/null', ...env }), { logger: false, ...overrides })
+  t.teardown(() => app.close())
+  await app.ready()
+  return app
+}
+
+/** A real redis-server on a free port, stopped at teardown. */
+export async function redisFor (t: Test, opts: Parameters<typeof startRedis>[0] = {}) {
+  const redis = await startRedis(opts)
+  t.teardown(() => redis.stop())
+  return redis
+}
+
+/** The three stub processes on free ports, stopped at teardown; faults enabled. */
+export async function stubsFor (t: Test, env: Record<string, string> = {}) {
+  const stubs = await startStubs({ JWT_SECRET, STUB_FAULTS: '1', ...env })
+  t.teardown(() => stubs.stop())
+  return stubs
+}
+
+/** A gateway process on a free port, stopped at teardown. */
+export async function gatewayProcessFor (t: Test, env: Record<string, string> = {}) {
+  const gateway = await startGateway({ JWT_SECRET, ...env })
+  t.teardown(() => gateway.stop())
+  return gateway
+}
+
+/** Logs a `load_test_` user in through the gateway and returns the Bearer header. */
+export async function login (app: Gateway, username: string, password = 'pw-123'): Promise<{ authorization: string }> {
+  const res = await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password } })
+  if (res.statusCode !== 200) throw new Error(`login of ${username} answered ${res.statusCode}: ${res.body}`)
+  return { authorization: `Bearer ${res.json().token}` }
+}
+
+/** Reads one Prometheus sample from a text exposition, 0 when absent. */
+export function sample (metricsText: string, name: string, labels: Record<string, string> = {}): number {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`)
+  let total = 0
+  for (const line of metricsText.split('\n')) {
+    if (!line.startsWith(name)) continue
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line)
+    if (!match || match[1] !== name) continue
+    const labelText = match[2] ?? ''
+    if (want.every((pair) => labelText.includes(pair))) total += Number(match[3])
+  }
+  return total
+}
+
