@@ -7,13 +7,15 @@ const PositiveMs = (fallback: number) => Type.Integer({ minimum: 1, default: fal
 export const DEV_JWT_SECRET = 'dev-only-secret-change-me-in-production-0000'
 
 const Count = (fallback: number) => Type.Integer({ minimum: 1, default: fallback })
+const OneOf = <const T extends readonly string[]>(values: T, fallback: T[number]) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], default: fallback })
 
 // One schema: env-schema validates and coerces it, and the typed config is derived from it.
 export const ConfigSchema = Type.Object({
   // --- process
   HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
   PORT: Port(3000),
-  LOG_LEVEL: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
+  LOG_LEVEL: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
   BODY_LIMIT_BYTES: Count(16384),
   SHUTDOWN_TIMEOUT_MS: PositiveMs(10000),
   TRUST_PROXY: Type.Boolean({ default: false }),
@@ -39,13 +41,13 @@ export const ConfigSchema = Type.Object({
   // --- rate limits
   RATE_LIMIT_MAX: Count(1000),
   RATE_LIMIT_WINDOW_MS: PositiveMs(60000),
-  RATE_LIMIT_KEY: Type.Union([Type.Literal('user'), Type.Literal('ip')], { default: 'user' }),
+  RATE_LIMIT_KEY: OneOf(['user', 'ip'], 'user'),
   RATE_LIMIT_LOGIN_MAX: Count(10),
   RATE_LIMIT_LOGIN_WINDOW_MS: PositiveMs(60000),
   RATE_LIMIT_DEMO_MAX: Count(5),
   RATE_LIMIT_DEMO_WINDOW_MS: PositiveMs(10000),
-  RATE_LIMIT_HEADERS: Type.Union([Type.Literal('legacy'), Type.Literal('draft'), Type.Literal('both')], { default: 'legacy' }),
-  RATE_LIMIT_ON_REDIS_ERROR: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' }),
+  RATE_LIMIT_HEADERS: OneOf(['legacy', 'draft', 'both'], 'legacy'),
+  RATE_LIMIT_ON_REDIS_ERROR: OneOf(['open', 'closed'], 'open'),
   // --- agent quota (token bucket per agent)
   AGENT_QUOTA_CAPACITY: Count(100),
   AGENT_QUOTA_REFILL_PER_SECOND: Type.Number({ exclusiveMinimum: 0, default: 10 }),
@@ -57,7 +59,7 @@ export const ConfigSchema = Type.Object({
   // --- per-user locks
   LOCK_TTL_MS: PositiveMs(5000),
   // --- stubs
-  STUB_FAULTS: Type.Union([Type.Literal('0'), Type.Literal('1')], { default: '0' }),
+  STUB_FAULTS: OneOf(['0', '1'], '0'),
   // --- observability
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   AUDIT_LOG_PATH: Type.Optional(Type.String({ minLength: 1 }))
@@ -69,7 +71,20 @@ export type GatewayConfig = Static<typeof ConfigSchema>
 export function loadConfig (env: Record<string, string | undefined> = process.env): GatewayConfig {
   // Drop empty strings so `FOO=` in a .env means "use the default", not "invalid".
   const data = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
-  return envSchema<GatewayConfig>({ schema: ConfigSchema, data, env: false })
+  try {
+    return envSchema<GatewayConfig>({ schema: ConfigSchema, data, env: false })
+  } catch (err) {
+    throw new Error(describe(err as Error & { errors?: Array<{ instancePath: string, message?: string, params: { allowedValues?: unknown[] } }> }))
+  }
+}
+
+/** One line per bad variable: its name, what is wrong, and the allowed values when there is a list. */
+function describe (err: Error & { errors?: Array<{ instancePath: string, message?: string, params: { allowedValues?: unknown[] } }> }): string {
+  if (!err.errors) return err.message
+  return err.errors.map((e) => {
+    const allowed = e.params.allowedValues ? ` (${e.params.allowedValues.join(', ')})` : ''
+    return `${e.instancePath.replace(/^\//, '') || 'env'} ${e.message ?? 'is invalid'}${allowed}`
+  }).join('; ')
 }
 
 export function upstreamUrls (config: GatewayConfig): Record<'auth' | 'user' | 'order', string> {
