@@ -2,6 +2,7 @@
 # Installs what the tests, load tests and benchmarks need, idempotently: npm packages, Debian redis-server,
 # prometheus, wrk and nginx-light, and k6 built with Go (cached in .cache/bin, skipped when present).
 # Set SKIP_APT=1 when the Debian packages are already installed some other way; K6_BIN=/path to use your own k6.
+# --npm-only: just the npm packages (what `npm start` needs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   log "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+[ "${1:-}" = --npm-only ] && exit 0
 
 need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
