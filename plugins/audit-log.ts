@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import fp from 'fastify-plugin'
 import pino from 'pino'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -53,6 +54,8 @@ export default fp(async function auditLog (fastify: FastifyInstance, opts: Audit
   })
 
   fastify.addHook('onClose', async () => {
+    // The file opens asynchronously; an app closed right after start must wait for it before flushing.
+    if ((destination as unknown as { fd: number }).fd < 0) await once(destination, 'ready')
     destination.flushSync()
     if (opts.path) destination.end()
   })
