@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { Pool } from 'undici'
 import type { FastifyInstance } from 'fastify'
-import { UpstreamServerError } from '../src/lib/upstream-errors.js'
+import { UpstreamDeadlineError, UpstreamServerError } from '../src/lib/upstream-errors.js'
 
 export type UpstreamName = 'auth' | 'user' | 'order'
 export const UPSTREAM_NAMES: readonly UpstreamName[] = ['auth', 'user', 'order']
@@ -28,20 +28,31 @@ function createUpstreams (opts: UpstreamsOptions) {
     connectTimeout: opts.targets[name].timeoutMs
   })]))
   return {
-    /** One HTTP call; small bodies are buffered (cheaper than streaming them). A 5xx answer throws. */
+    /**
+     * One HTTP call; small bodies are buffered (cheaper than streaming them). A 5xx answer throws; so does the
+     * deadline (connect, headers and body together), which aborts the request so the socket is not left busy.
+     */
     async call (name: UpstreamName, call: UpstreamCall): Promise<UpstreamResponse> {
       const timeoutMs = opts.targets[name].timeoutMs
-      const res = await pools.get(name)!.request({
-        method: call.method,
-        path: call.path,
-        headers: call.headers,
-        body: call.body,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs
-      })
-      const body = await res.body.text()
-      if (res.statusCode >= 500) throw new UpstreamServerError(name, res.statusCode)
-      return { statusCode: res.statusCode, contentType: String(res.headers['content-type'] ?? 'application/json; charset=utf-8'), body }
+      const deadline = new AbortController()
+      const timer = setTimeout(() => deadline.abort(new UpstreamDeadlineError(name, timeoutMs)), timeoutMs)
+      try {
+        const res = await pools.get(name)!.request({
+          method: call.method,
+          path: call.path,
+          headers: call.headers,
+          body: call.body,
+          signal: deadline.signal,
+          // undici's own timers stay as a backstop; the deadline above fires first and on time.
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs
+        })
+        const body = await res.body.text()
+        if (res.statusCode >= 500) throw new UpstreamServerError(name, res.statusCode)
+        return { statusCode: res.statusCode, contentType: String(res.headers['content-type'] ?? 'application/json; charset=utf-8'), body }
+      } finally {
+        clearTimeout(timer)
+      }
     },
     async close () {
       await Promise.all([...pools.values()].map((pool) => pool.close()))

@@ -7,6 +7,17 @@ export class UpstreamServerError extends Error {
   }
 }
 
+/**
+ * The per-upstream deadline, enforced with an AbortSignal: undici's headers/body timeouts run on its coarse
+ * "fast timers" (about 1 s resolution), so a 300 ms timeout would fire after about a second.
+ */
+export class UpstreamDeadlineError extends Error {
+  readonly code = 'ETIMEDOUT'
+  constructor (readonly upstream: string, readonly timeoutMs: number) {
+    super(`upstream ${upstream} did not answer within ${timeoutMs} ms`)
+  }
+}
+
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'])
 
 /** The one mapping from undici/opossum failures to gateway errors: 503 open circuit, 504 timeout, 502 otherwise. */
