@@ -1,51 +1,62 @@
 // Token-bucket arithmetic shared by the memory store and mirrored line for line by the Redis Lua script.
-// Tokens are kept as integer millitokens so Lua and JavaScript compute identical results.
+// Tokens are kept as integer millionths ("units") and the refill as whole units per millisecond, so a refill never
+// rounds (no fraction is lost between frequent calls) and Lua and JavaScript compute identical integers.
 
-export const MILLI = 1000
+export const UNITS_PER_TOKEN = 1_000_000
 
 export interface BucketSettings {
   capacity: number // tokens
-  refillPerSecond: number // tokens per second
+  refillPerSecond: number // tokens per second, a multiple of 0.001
 }
 
-export interface BucketState { milli: number, updatedAt: number }
+/** The settings in units, computed once at registration. */
+export interface BucketRates { capacityUnits: number, unitsPerMs: number }
+
+/** The latest instant the bucket has seen (a clock stepping back never refills twice) and what it held then. */
+export interface BucketState { units: number, updatedAt: number }
 
 export interface BucketDecision {
   allowed: boolean
   remaining: number // whole tokens left after this request
-  retryAfterMs: number // 0 when allowed; otherwise when `cost` tokens will be back
+  retryAfterMs: number // 0 when allowed; otherwise the least wait until `cost` tokens are back
   fullInMs: number // until the bucket is full again
 }
 
-/** Millitokens gained per elapsed millisecond (1 token/s = 1 millitoken/ms). */
-export const milliPerMs = (s: BucketSettings) => s.refillPerSecond
+/** Throws when the rate is not a positive multiple of 0.001 token/s (1 token/s = 1000 units/ms). */
+export function bucketRates (s: BucketSettings): BucketRates {
+  const unitsPerMs = Math.round(s.refillPerSecond * UNITS_PER_TOKEN / 1000)
+  if (!(unitsPerMs >= 1) || Math.abs(unitsPerMs - s.refillPerSecond * UNITS_PER_TOKEN / 1000) > 1e-6) {
+    throw new Error(`refill rate ${s.refillPerSecond} tokens/s must be a positive multiple of 0.001`)
+  }
+  if (!Number.isSafeInteger(s.capacity * UNITS_PER_TOKEN)) throw new Error(`capacity ${s.capacity} is too large`)
+  return { capacityUnits: s.capacity * UNITS_PER_TOKEN, unitsPerMs }
+}
 
-export function refill (state: BucketState | undefined, now: number, s: BucketSettings): BucketState {
-  const capacityMilli = s.capacity * MILLI
-  if (!state) return { milli: capacityMilli, updatedAt: now }
+export function refill (state: BucketState | undefined, now: number, r: BucketRates): BucketState {
+  if (!state) return { units: r.capacityUnits, updatedAt: now }
   const elapsed = Math.max(0, now - state.updatedAt)
   return {
-    milli: Math.min(capacityMilli, state.milli + Math.floor(elapsed * milliPerMs(s))),
+    units: Math.min(r.capacityUnits, state.units + elapsed * r.unitsPerMs),
     updatedAt: Math.max(state.updatedAt, now)
   }
 }
 
-export function decide (milliAfter: number, allowed: boolean, costMilli: number, s: BucketSettings): BucketDecision {
-  const rate = milliPerMs(s)
-  const missing = allowed ? 0 : costMilli - milliAfter
+/** `lagMs`: how far the bucket's latest instant is ahead of `now` (a clock stepped back); refill starts there. */
+export function decide (units: number, lagMs: number, allowed: boolean, costUnits: number, r: BucketRates): BucketDecision {
+  const missing = allowed ? 0 : costUnits - units
   return {
     allowed,
-    remaining: Math.floor(milliAfter / MILLI),
-    retryAfterMs: missing > 0 ? Math.ceil(missing / rate) : 0,
-    fullInMs: Math.ceil((s.capacity * MILLI - milliAfter) / rate)
+    remaining: Math.floor(units / UNITS_PER_TOKEN),
+    retryAfterMs: missing > 0 ? lagMs + Math.ceil(missing / r.unitsPerMs) : 0,
+    fullInMs: units < r.capacityUnits ? lagMs + Math.ceil((r.capacityUnits - units) / r.unitsPerMs) : 0
   }
 }
 
 /** Refill then try to take `cost` tokens; returns the new state and the decision. */
-export function consume (state: BucketState | undefined, cost: number, now: number, s: BucketSettings): { state: BucketState, decision: BucketDecision } {
-  const next = refill(state, now, s)
-  const costMilli = cost * MILLI
-  const allowed = cost > 0 && next.milli >= costMilli
-  if (allowed) next.milli -= costMilli
-  return { state: next, decision: decide(next.milli, allowed, costMilli, s) }
+export function consume (state: BucketState | undefined, cost: number, now: number, r: BucketRates): { state: BucketState, decision: BucketDecision } {
+  const next = refill(state, now, r)
+  const costUnits = cost * UNITS_PER_TOKEN
+  const allowed = cost > 0 && next.units >= costUnits
+  if (allowed) next.units -= costUnits
+  return { state: next, decision: decide(next.units, next.updatedAt - now, allowed, costUnits, r) }
 }
