@@ -1,28 +1,48 @@
 import fp from 'fastify-plugin'
 import fastifyMetricsModule from 'fastify-metrics'
+import promClient from 'prom-client'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ForbiddenError } from '../src/errors.js'
 import { bearerToken } from '../src/lib/jwt.js'
+import { UPSTREAM_NAMES } from './upstreams.js'
+
+type PromClient = typeof promClient
+
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 
 /** The gateway's own series; every custom metric lives here (snake_case, `gateway_` prefix). */
-function createGatewayMetrics (client: FastifyInstance['metrics']['client']) {
-  return {
+function createGatewayMetrics (client: PromClient, registry: InstanceType<PromClient['Registry']>) {
+  const registers = [registry]
+  const metrics = {
     upstreamDuration: new client.Histogram({
       name: 'gateway_upstream_request_duration_seconds',
       help: 'Time spent calling an upstream, by upstream and outcome (success, client_error, server_error, timeout, unreachable, circuit_open)',
       labelNames: ['upstream', 'outcome'] as const,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+      buckets: DURATION_BUCKETS,
+      registers
     }),
-    rateLimited: new client.Counter({ name: 'gateway_rate_limited_total', help: 'Requests refused with 429, by limiter (global, login, demo, agent_quota)', labelNames: ['limiter'] as const }),
-    quotaTokensSpent: new client.Counter({ name: 'gateway_quota_tokens_spent_total', help: 'Agent-quota tokens granted' }),
-    quotaTokensRefused: new client.Counter({ name: 'gateway_quota_tokens_refused_total', help: 'Agent-quota tokens asked for and refused' }),
-    breakerState: new client.Gauge({ name: 'gateway_breaker_state', help: 'Circuit state per upstream: 0 closed, 1 half-open, 2 open', labelNames: ['upstream'] as const }),
-    breakerTransitions: new client.Counter({ name: 'gateway_breaker_transitions_total', help: 'Circuit transitions per upstream, by new state (open, half_open, closed)', labelNames: ['upstream', 'state'] as const }),
-    lockResults: new client.Counter({ name: 'gateway_lock_acquisitions_total', help: 'Per-user lock attempts and expiries, by result (acquired, conflict, expired, unavailable)', labelNames: ['result'] as const }),
-    auditEvents: new client.Counter({ name: 'gateway_audit_events_total', help: 'Security events written to the audit log, by type', labelNames: ['type'] as const }),
-    redisDegradation: new client.Counter({ name: 'gateway_redis_degradation_events_total', help: 'Redis store failures and recoveries seen by the limiters, by event (degraded, recovered)', labelNames: ['event'] as const }),
-    redisDegraded: new client.Gauge({ name: 'gateway_redis_degraded', help: '1 while the limiters run on their in-memory fallback (or refuse, when failing closed)' })
+    rateLimited: new client.Counter({ name: 'gateway_rate_limited_total', help: 'Requests refused with 429, by limiter (global, login, demo, agent_quota)', labelNames: ['limiter'] as const, registers }),
+    quotaTokensSpent: new client.Counter({ name: 'gateway_quota_tokens_spent_total', help: 'Agent-quota tokens granted', registers }),
+    quotaTokensRefused: new client.Counter({ name: 'gateway_quota_tokens_refused_total', help: 'Agent-quota tokens asked for and refused', registers }),
+    breakerState: new client.Gauge({ name: 'gateway_breaker_state', help: 'Circuit state per upstream: 0 closed, 1 half-open, 2 open', labelNames: ['upstream'] as const, registers }),
+    breakerTransitions: new client.Counter({ name: 'gateway_breaker_transitions_total', help: 'Circuit transitions per upstream, by new state (open, half_open, closed)', labelNames: ['upstream', 'state'] as const, registers }),
+    lockResults: new client.Counter({ name: 'gateway_lock_acquisitions_total', help: 'Per-user lock attempts and expiries, by result (acquired, conflict, expired, unavailable)', labelNames: ['result'] as const, registers }),
+    auditEvents: new client.Counter({ name: 'gateway_audit_events_total', help: 'Security events written to the audit log, by type', labelNames: ['type'] as const, registers }),
+    redisDegradation: new client.Counter({ name: 'gateway_redis_degradation_events_total', help: 'Redis store failures and recoveries seen by the limiters, by event (degraded, recovered)', labelNames: ['event'] as const, registers }),
+    redisDegraded: new client.Gauge({ name: 'gateway_redis_degraded', help: '1 while the limiters run on their in-memory fallback (or refuse, when failing closed)', registers })
   }
+  // Every known label value starts at 0, so the first event is a visible increase (rate() and increase() need a
+  // previous sample) and dashboards show 0 rather than "no data" before anything happened.
+  for (const limiter of ['global', 'login', 'demo', 'agent_quota']) metrics.rateLimited.inc({ limiter }, 0)
+  for (const upstream of UPSTREAM_NAMES) {
+    for (const state of ['open', 'half_open', 'closed']) metrics.breakerTransitions.inc({ upstream, state }, 0)
+  }
+  for (const result of ['acquired', 'conflict', 'expired', 'unavailable']) metrics.lockResults.inc({ result }, 0)
+  for (const event of ['degraded', 'recovered']) metrics.redisDegradation.inc({ event }, 0)
+  metrics.quotaTokensSpent.inc(0)
+  metrics.quotaTokensRefused.inc(0)
+  metrics.redisDegraded.set(0)
+  return metrics
 }
 
 declare module 'fastify' {
@@ -46,24 +66,28 @@ export default fp(async function metrics (fastify: FastifyInstance, opts: Metric
     throw new ForbiddenError('/metrics is served to loopback clients or with the METRICS_TOKEN bearer token')
   }
 
+  // One registry per app instead of prom-client's global one: two gateways in one process (tests) keep their own
+  // counts, and building a second app never wipes the first one's series.
+  const registry = new promClient.Registry()
   await fastify.register(fastifyMetrics, {
-    endpoint: {
-      url: '/metrics',
-      method: 'GET',
-      logLevel: 'warn',
-      onRequest: restrictToLoopbackOrToken,
-      config: { rateLimit: false },
-      schema: { hide: true },
-      handler: () => {}
-    },
-    clearRegisterOnInit: true,
-    defaultMetrics: { enabled: true },
+    promClient,
+    endpoint: null,
+    defaultMetrics: { enabled: true, register: registry },
     routeMetrics: {
       enabled: { histogram: true, summary: false },
+      // Labels are route templates (`/users/:id`); unmatched URLs share the `__unknown__` route label.
       registeredRoutesOnly: false,
       routeBlacklist: ['/metrics'],
-      overrides: { histogram: { buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] } }
+      overrides: { histogram: { buckets: DURATION_BUCKETS, registers: [registry] }, summary: { registers: [registry] } }
     }
   })
-  fastify.decorate('gatewayMetrics', createGatewayMetrics(fastify.metrics.client))
+  // Served here rather than by fastify-metrics, whose handler also merges in the global registry.
+  fastify.get('/metrics', {
+    logLevel: 'warn',
+    onRequest: restrictToLoopbackOrToken,
+    config: { rateLimit: false },
+    schema: { hide: true }
+  }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
+
+  fastify.decorate('gatewayMetrics', createGatewayMetrics(promClient, registry))
 }, { name: 'metrics' })
