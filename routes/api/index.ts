@@ -14,12 +14,14 @@ const Quota = Type.Object({
 
 const api: FastifyPluginAsyncTypebox = async (fastify) => {
   const { capacity, refillPerSecond, maxTokensPerRequest } = fastify.agentQuota.settings
+  // More than the bucket can ever hold is bad input: a 429 would promise a Retry-After that never comes true.
+  const maxTokens = Math.min(maxTokensPerRequest, capacity)
 
   fastify.post('/request', {
     schema: {
       body: Type.Object({
         agentId: AgentId,
-        tokens: Type.Integer({ minimum: 1, maximum: maxTokensPerRequest })
+        tokens: Type.Integer({ minimum: 1, maximum: maxTokens })
       }, { additionalProperties: false }),
       response: {
         200: Type.Object({ allowed: Type.Literal(true), agentId: Type.String(), spent: Type.Integer(), remaining: Type.Integer(), capacity: Type.Integer() }),
