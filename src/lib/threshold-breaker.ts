@@ -13,8 +13,9 @@ export interface ThresholdBreakerOptions {
 /**
  * opossum opens on an error percentage and closes on the first half-open success (its maintainers declined a
  * success threshold). This keeps opossum's state machine, timer and fast rejection, and adds two counts around it:
- * N consecutive failures open it; after the half-open probe, up to `successThreshold` trials run at once and that
- * many consecutive successes close it, while one failure reopens it. Everything else gets EOPENBREAKER.
+ * N consecutive failures open it; in half-open, opossum's single probe and then only as many trials as successes
+ * are still needed run at once; `successThreshold` consecutive successes close it and one failure reopens it.
+ * Everything else gets EOPENBREAKER.
  */
 export class ThresholdBreaker {
   private readonly breaker: CircuitBreaker<[() => Promise<unknown>], unknown>
@@ -56,10 +57,11 @@ export class ThresholdBreaker {
   onTransition (listener: (state: BreakerState) => void): void { this.listeners.push(listener) }
 
   async fire<T> (action: () => Promise<T>): Promise<T> {
-    // opossum has closed after its single probe, but we are still counting trial successes.
+    // opossum has closed after its single probe, but we are still counting trial successes: let through only as
+    // many trials as successes are still needed, so half-open never sends more than successThreshold calls.
     const trial = this.phase === 'half_open' && this.breaker.closed
     if (trial) {
-      if (this.trialsInFlight >= this.opts.successThreshold) throw rejection()
+      if (this.trialsInFlight >= this.opts.successThreshold - this.trialSuccesses) throw rejection()
       this.trialsInFlight++
     }
     try {
