@@ -1,0 +1,76 @@
+// Sizes per TC and profile. ci: short runs that keep every assertion (each well under a minute on 2 cores);
+// full: the sizes of the design. The TC files read their sizes from here and never copy them.
+import { PROFILE, envNumber } from './config.js'
+
+const PROFILES = {
+  'tc-rl-001': {
+    ci: { clients: 2, extraRequests: 20 },
+    full: { clients: 20, extraRequests: 50 }
+  },
+  'tc-rl-002': {
+    ci: { clients: 1, extraRequests: 10 },
+    full: { clients: 10, extraRequests: 20 }
+  },
+  'tc-cb-001': {
+    ci: { vus: 5, iterations: 100 },
+    full: { vus: 20, iterations: 2000 }
+  },
+  'tc-cb-002': {
+    ci: { vus: 5, duration: '5s' },
+    full: { vus: 20, duration: '30s' }
+  },
+  'tc-mon-001': {
+    ci: { vus: 5, iterations: 50 },
+    full: { vus: 20, iterations: 1000 }
+  },
+  'tc-audit-001': {
+    ci: { vus: 5, iterations: 30 },
+    full: { vus: 20, iterations: 500 }
+  },
+  'tc-res-001': {
+    // Arrival rate per second: low, then a ramp far past what the agents' buckets refill, then held there.
+    ci: { agents: 20, users: 10, lowRate: 20, highRate: 400, low: 5, ramp: 10, high: 5, maxVUs: 150 },
+    full: { agents: 100, users: 50, lowRate: 100, highRate: 3000, low: 30, ramp: 60, high: 30, maxVUs: 1000 }
+  },
+  'tc-lock-001': {
+    ci: { rounds: 5, concurrency: 8, distinctUsers: 20, depositsPerUser: 2, slowMs: 300 },
+    full: { rounds: 50, concurrency: 10, distinctUsers: 200, depositsPerUser: 5, slowMs: 300 }
+  },
+  'tc-latency-001': {
+    ci: { ratePerService: 20, duration: '10s', maxVUs: 20 },
+    full: { ratePerService: 100, duration: '60s', maxVUs: 100 }
+  },
+  'tc-load-basic': {
+    ci: { vus: 10, duration: '10s', agents: 10000 },
+    full: { vus: 50, duration: '30s', agents: 10000 }
+  },
+  'tc-stress': {
+    ci: { lightAgents: 1000, heavyAgents: 10, lightPeak: 150, heavyPeak: 50, ramp: 10, hold: 5, maxVUs: 100 },
+    full: { lightAgents: 10000, heavyAgents: 50, lightPeak: 1500, heavyPeak: 500, ramp: 60, hold: 60, maxVUs: 1000 }
+  },
+  'tc-spike': {
+    // Seconds per stage: baseline hold, ramp up, spike hold, ramp down, recovery hold.
+    ci: { baseVus: 20, peakVus: 200, baseline: 5, up: 3, peak: 5, down: 3, recovery: 6 },
+    full: { baseVus: 50, peakVus: 500, baseline: 30, up: 10, peak: 30, down: 10, recovery: 60 }
+  },
+  'tc-soak': {
+    ci: { rate: 50, duration: '20s', maxVUs: 30 },
+    full: { rate: 200, duration: '30m', maxVUs: 200 }
+  }
+}
+
+/** The sizes of `tc` in the current PROFILE. */
+export function profileFor (tc) {
+  const sizes = PROFILES[tc]
+  if (!sizes) throw new Error(`no profile for ${tc}`)
+  return sizes[PROFILE]
+}
+
+/** "30s", "2m", "1h" → seconds. */
+export function seconds (duration) {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(String(duration))
+  if (!match) throw new Error(`not a duration: "${duration}" (use e.g. 30s, 10m, 1h)`)
+  return Number(match[1]) * { ms: 0.001, s: 1, m: 60, h: 3600 }[match[2]]
+}
+
+export { envNumber }

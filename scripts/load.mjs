@@ -1,0 +1,384 @@
+#!/usr/bin/env node
+// npm run load -- <tc-id>|all [<tc-id> …] [--report [docs/RESULTS.md]]
+//
+// Runs the k6 test cases in load-tests/ with real k6. Unless BASE_URL is set, it starts what they need on free
+// loopback ports: redis-server, the three stubs (Redis mode, STUB_FAULTS=1) and, per TC, a fresh gateway (Redis
+// mode, TRUST_PROXY=true so k6 can act as many clients through X-Forwarded-For) with the settings that TC asserts
+// against. Unless PROMETHEUS_URL is set it starts Prometheus with the remote-write receiver, and every k6 run writes
+// into it (-o experimental-prometheus-rw, one `testid` tag per run). Per TC: results/<tc>.json (handleSummary),
+// results/<tc>.html (k6 web dashboard export), results/<tc>.log (k6 output). Prints one table, exits 1 if any failed.
+//
+// Env: PROFILE=ci|full (default ci), BASE_URL + AUTH_ADMIN_URL/USER_ADMIN_URL/ORDER_ADMIN_URL (a running stack),
+// PROMETHEUS_URL (a running Prometheus with --web.enable-remote-write-receiver), K6_BIN, RESULTS_DIR (default results).
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { join, relative } from 'node:path'
+import { ROOT, freePort, startGateway, startRedis, startStubs, waitFor } from './lib/stack.mjs'
+import { startPrometheus } from './lib/prometheus.mjs'
+import { k6Binary, k6Version, runK6 } from './lib/k6.mjs'
+
+// Gateway settings for every TC: Redis mode, k6's X-Forwarded-For trusted, a global limit that never binds (the
+// rl TCs set their own), quiet logs.
+const BASE_GATEWAY_ENV = { TRUST_PROXY: 'true', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000', RATE_LIMIT_WINDOW_MS: '60000' }
+
+/** Every TC in the order `all` runs them; `gateway` is what that TC's gateway is started with. */
+const TCS = {
+  'tc-rl-001': { about: 'rate limit: past the limit → 429, nothing reaches the upstream', gateway: { RATE_LIMIT_MAX: '100' } },
+  'tc-rl-002': { about: 'rate-limit headers on every response, Remaining −1 each', gateway: { RATE_LIMIT_MAX: '100' } },
+  'tc-cb-001': { about: 'breaker opens after 5 failures, then fast 503s', gateway: { BREAKER_RESET_TIMEOUT_MS: '60000', USER_TIMEOUT_MS: '1000' } },
+  'tc-cb-002': { about: 'breaker half-opens, 3 successes close it, traffic resumes', gateway: { BREAKER_RESET_TIMEOUT_MS: '2000' } },
+  'tc-mon-001': { about: '/metrics deltas equal the requests sent' },
+  'tc-audit-001': { about: 'audit log holds exactly the security events caused', verify: verifyAuditLog },
+  'tc-res-001': { about: 'past capacity: 429/503 rise, nothing else fails, latency bounded' },
+  'tc-lock-001': { about: 'one user: exactly one write wins; distinct users: all win' },
+  'tc-latency-001': { about: 'p90/p99 per service under the env thresholds' },
+  'tc-load-basic': { about: 'mixed endpoints, 10 000 agents' },
+  'tc-stress': { about: 'light (1–2 tokens) and heavy (5–20 tokens) agents' },
+  'tc-spike': { about: 'VUs jump ×10 and back; recovery checked' },
+  'tc-soak': { about: 'steady load for SOAK_DURATION', timeoutS: () => durationS(process.env.SOAK_DURATION ?? (PROFILE === 'ci' ? '20s' : '30m')) + 120 }
+}
+/** Gateway settings the TCs read (with -e) to know what to expect. */
+const EXPECTATION_VARS = ['RATE_LIMIT_MAX', 'RATE_LIMIT_WINDOW_MS', 'RATE_LIMIT_DEMO_MAX', 'BREAKER_FAILURE_THRESHOLD', 'BREAKER_SUCCESS_THRESHOLD',
+  'BREAKER_RESET_TIMEOUT_MS', 'USER_TIMEOUT_MS', 'AGENT_QUOTA_CAPACITY']
+const TREND_STATS = 'p(50),p(90),p(95),p(99),min,max,avg'
+
+const PROFILE = process.env.PROFILE || 'ci'
+const RESULTS_DIR = process.env.RESULTS_DIR || 'results'
+const EXTERNAL = Boolean(process.env.BASE_URL)
+
+function durationS (text) {
+  const match = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(text)
+  if (!match) throw new Error(`not a duration: ${text} (use e.g. 45s, 10m, 1h)`)
+  return Number(match[1]) * { s: 1, m: 60, h: 3600 }[match[2]]
+}
+
+function parseArgs (argv) {
+  const tcs = []
+  let report
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--report') report = argv[i + 1] && !argv[i + 1].startsWith('-') && !TCS[argv[i + 1]] && argv[i + 1] !== 'all' ? argv[++i] : 'docs/RESULTS.md'
+    else if (arg === 'all') tcs.push(...Object.keys(TCS))
+    else if (TCS[arg]) tcs.push(arg)
+    else throw new Error(`unknown argument "${arg}"; use: npm run load -- <${Object.keys(TCS).join('|')}|all> [--report [path]]`)
+  }
+  if (tcs.length === 0) throw new Error(`which TC? npm run load -- <tc-id>|all   (${Object.keys(TCS).join(', ')})`)
+  return { tcs: [...new Set(tcs)], report }
+}
+
+// ---- the stack ---------------------------------------------------------------------------------------------------
+
+const cleanups = []
+let currentK6
+
+async function startOwnStack () {
+  const redis = await startRedis()
+  cleanups.push(() => redis.stop())
+  const stubs = await startStubs({ REDIS_URL: redis.url, STUB_FAULTS: '1', LOG_LEVEL: 'warn' })
+  cleanups.push(() => stubs.stop())
+  const gatewayPort = await freePort()
+  let gateway
+  cleanups.push(() => gateway?.stop())
+  return {
+    gatewayPort,
+    vars: { BASE_URL: `http://127.0.0.1:${gatewayPort}`, AUTH_ADMIN_URL: stubs.auth.url, USER_ADMIN_URL: stubs.user.url, ORDER_ADMIN_URL: stubs.order.url },
+    scrapeTargets: { gateway: [`127.0.0.1:${gatewayPort}`], stubs: [stubs.auth, stubs.user, stubs.order].map((s) => `127.0.0.1:${s.port}`) },
+    describe: `redis ${redis.url}, stubs ${stubs.auth.url} ${stubs.user.url} ${stubs.order.url}`,
+    /** A fresh gateway on the same port with this TC's settings (the previous one is stopped first). */
+    async restartGateway (env) {
+      await gateway?.stop()
+      gateway = await startGateway({ ...stubs.gatewayEnv, REDIS_URL: redis.url, PORT: String(gatewayPort), ...env })
+      return gateway
+    },
+    async stopGateway () { await gateway?.stop() }
+  }
+}
+
+function externalStack () {
+  const vars = { BASE_URL: process.env.BASE_URL }
+  for (const name of ['AUTH_ADMIN_URL', 'USER_ADMIN_URL', 'ORDER_ADMIN_URL']) if (process.env[name]) vars[name] = process.env[name]
+  return { vars, describe: `the running stack at ${process.env.BASE_URL}`, scrapeTargets: undefined }
+}
+
+async function teardown () {
+  currentK6?.stop()
+  while (cleanups.length) {
+    try { await cleanups.pop()() } catch (err) { console.error(`teardown: ${err.message}`) }
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping k6 and tearing the stack down`)
+    teardown().finally(() => process.exit(130))
+  })
+}
+
+// ---- one TC --------------------------------------------------------------------------------------------------------
+
+async function runTc (tc, stack, prometheus, stamp) {
+  const spec = TCS[tc]
+  const resultsJson = join(ROOT, RESULTS_DIR, `${tc}.json`)
+  const auditPath = join(ROOT, RESULTS_DIR, `${tc}.audit.jsonl`)
+  rmSync(resultsJson, { force: true })
+  const gatewayEnv = { ...BASE_GATEWAY_ENV, ...spec.gateway }
+  let gateway
+  let gatewayExit
+  if (stack.restartGateway) {
+    rmSync(auditPath, { force: true })
+    gateway = await stack.restartGateway({ ...gatewayEnv, AUDIT_LOG_PATH: auditPath })
+    gateway.process.once('exit', (code, signal) => { gatewayExit = `gateway exited during the run (${code ?? signal}): ${gateway.stderr().slice(-500)}` })
+  }
+  const expectations = Object.fromEntries(EXPECTATION_VARS
+    .map((name) => [name, stack.restartGateway ? gatewayEnv[name] : process.env[name]])
+    .filter(([, value]) => value !== undefined))
+  const externalAudit = !stack.restartGateway && process.env.AUDIT_LOG_PATH
+  const auditOffset = externalAudit && existsSync(externalAudit) ? statSync(externalAudit).size : 0
+
+  const testid = `${tc}-${stamp}`
+  const timeoutS = spec.timeoutS?.() ?? (PROFILE === 'ci' ? 120 : 1800)
+  currentK6 = runK6({
+    script: join('load-tests', `${tc}.js`),
+    vars: { ...stack.vars, PROFILE, RESULTS_DIR, RUN_ID: Date.now().toString(36), ...expectations },
+    tags: { testid },
+    outputs: ['experimental-prometheus-rw'],
+    env: {
+      K6_PROMETHEUS_RW_SERVER_URL: prometheus.remoteWriteUrl,
+      K6_PROMETHEUS_RW_TREND_STATS: TREND_STATS,
+      K6_WEB_DASHBOARD: 'true',
+      K6_WEB_DASHBOARD_EXPORT: join(RESULTS_DIR, `${tc}.html`),
+      K6_WEB_DASHBOARD_PORT: '-1', // export only: no listener that could keep k6 alive or clash with a colleague's
+      K6_WEB_DASHBOARD_PERIOD: '250ms' // the export needs two snapshots; short ci runs would get none at the default 10 s
+    },
+    logFile: join(ROOT, RESULTS_DIR, `${tc}.log`),
+    timeoutMs: timeoutS * 1000
+  })
+  const run = await currentK6.promise
+  currentK6 = undefined
+
+  const reasons = []
+  const info = []
+  let data
+  try { data = JSON.parse(readFileSync(resultsJson, 'utf8')) } catch { reasons.push(`no ${relative(ROOT, resultsJson)} (see ${RESULTS_DIR}/${tc}.log)`) }
+  if (run.timedOut) reasons.push(`timed out after ${timeoutS} s`)
+  if (run.code !== 0) reasons.push(run.code === 99 ? 'thresholds crossed' : `k6 exited ${run.code ?? run.signal}`)
+  if (gatewayExit) reasons.push(gatewayExit)
+  if (data) reasons.push(...failedThresholds(data))
+  if (spec.verify && data && !gatewayExit) {
+    const verdict = await spec.verify({ data, auditPath: externalAudit || auditPath, auditOffset, stopGateway: stack.stopGateway })
+    if (!verdict.ok) reasons.push(verdict.detail)
+    else info.push(verdict.detail)
+  }
+  if (reasons.length && existsSync(join(ROOT, RESULTS_DIR, `${tc}.log`))) {
+    const tail = readFileSync(join(ROOT, RESULTS_DIR, `${tc}.log`), 'utf8').split('\n').filter((l) => /level=(error|warn)|✗/.test(l)).slice(-15)
+    if (tail.length) console.log(tail.map((l) => `    | ${l}`).join('\n'))
+  }
+  return { tc, testid, passed: reasons.length === 0, reasons, info, seconds: run.ms / 1000, ...figures(data) }
+}
+
+function failedThresholds (data) {
+  return Object.entries(data.metrics).flatMap(([metric, def]) =>
+    Object.entries(def.thresholds ?? {}).filter(([, r]) => !r.ok).map(([expr]) => `${metric} ${expr} failed`))
+}
+
+function figures (data) {
+  const m = data?.metrics ?? {}
+  const d = m.http_req_duration?.values ?? {}
+  return {
+    requests: m.http_reqs?.values.count,
+    rps: m.http_reqs?.values.rate,
+    p50: d.med, p95: d['p(95)'], p99: d['p(99)'],
+    errors: m.tc_non_429_errors?.values.rate,
+    limited: m.tc_rate_limited?.values.rate
+  }
+}
+
+/** tc-audit-001: the audit log's events per type equal what k6 proved it caused (tc_audit_expected{type:…}). */
+async function verifyAuditLog ({ data, auditPath, auditOffset, stopGateway }) {
+  const expected = {}
+  for (const [key, def] of Object.entries(data.metrics)) {
+    const match = /^tc_audit_expected\{type:(\w+)\}$/.exec(key)
+    if (match) expected[match[1]] = def.values.count
+  }
+  if (Object.keys(expected).length === 0) return { ok: false, detail: 'the summary has no tc_audit_expected{type:…} counts' }
+  const read = () => {
+    const counts = {}
+    if (!existsSync(auditPath)) return counts
+    const text = readFileSync(auditPath).subarray(auditOffset).toString('utf8')
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue
+      const type = JSON.parse(line).type
+      counts[type] = (counts[type] ?? 0) + 1
+    }
+    return counts
+  }
+  const same = (counts) => [...new Set([...Object.keys(expected), ...Object.keys(counts)])].every((t) => counts[t] === expected[t])
+  let counts
+  if (stopGateway) {
+    await stopGateway() // graceful close flushes the audit destination
+    counts = read()
+  } else {
+    counts = await waitFor(() => { const c = read(); return same(c) && c }, { timeoutMs: 5000, what: 'audit log counts' }).catch(() => read())
+  }
+  const types = [...new Set([...Object.keys(expected), ...Object.keys(counts)])].sort()
+  const detail = `audit log vs k6: ${types.map((t) => `${t} ${counts[t] ?? 0}/${expected[t] ?? 0}`).join(', ')}`
+  return { ok: same(counts), detail }
+}
+
+// ---- report --------------------------------------------------------------------------------------------------------
+
+const fmt = {
+  int: (v) => (v === undefined ? '-' : String(Math.round(v))),
+  rate: (v) => (v === undefined ? '-' : v.toFixed(1)),
+  ms: (v) => (v === undefined ? '-' : v < 10 ? v.toFixed(2) : v.toFixed(1)),
+  pct: (v) => (v === undefined ? '-' : (v * 100).toFixed(2))
+}
+const COLUMNS = [
+  ['TC', (r) => r.tc], ['result', (r) => (r.passed ? 'pass' : 'FAIL')], ['requests', (r) => fmt.int(r.requests)],
+  ['req/s', (r) => fmt.rate(r.rps)], ['p50 ms', (r) => fmt.ms(r.p50)], ['p95 ms', (r) => fmt.ms(r.p95)],
+  ['p99 ms', (r) => fmt.ms(r.p99)], ['non-429 err %', (r) => fmt.pct(r.errors)], ['429 %', (r) => fmt.pct(r.limited)],
+  ['time s', (r) => r.seconds.toFixed(1)]
+]
+
+function textTable (rows) {
+  const cells = [COLUMNS.map(([h]) => h), ...rows.map((r) => COLUMNS.map(([, f]) => f(r)))]
+  const widths = COLUMNS.map((_, i) => Math.max(...cells.map((row) => row[i].length)))
+  const line = (row) => row.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')
+  return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n')
+}
+
+function markdownTable (rows) {
+  const cells = rows.map((r) => COLUMNS.map(([, f]) => f(r)))
+  return [`| ${COLUMNS.map(([h]) => h).join(' | ')} |`, `|${COLUMNS.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`,
+    ...cells.map((row) => `| ${row.join(' | ')} |`)].join('\n')
+}
+
+function machine () {
+  const sh = (cmd, args) => { try { return execFileSync(cmd, args, { encoding: 'utf8' }).trim() } catch { return 'unknown' } }
+  return {
+    nproc: sh('nproc', []),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memGiB: (totalmem() / 2 ** 30).toFixed(1),
+    os: sh('uname', ['-srm']),
+    node: process.version,
+    k6: k6Version(),
+    redis: sh('redis-server', ['--version']).split(' ')[2] ?? 'unknown',
+    prometheus: sh('prometheus', ['--version']).split('\n')[0].split(' ')[2] ?? 'unknown'
+  }
+}
+
+function thresholdLines (tc) {
+  try {
+    const data = JSON.parse(readFileSync(join(ROOT, RESULTS_DIR, `${tc}.json`), 'utf8'))
+    return Object.entries(data.metrics).flatMap(([metric, def]) => Object.entries(def.thresholds ?? {}).map(([expr, r]) => {
+      const shown = Object.entries(def.values).filter(([k]) => expr.includes(k.replace(/^(passes|fails)$/, 'rate')) || expr.startsWith(k.split('(')[0]))
+      const values = (shown.length ? shown : Object.entries(def.values)).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(3)}`).join(', ')
+      return `  - ${r.ok ? '✓' : '✗'} \`${metric}\` \`${expr}\` (${values})`
+    }))
+  } catch { return ['  - (no summary)'] }
+}
+
+function writeReport (path, { rows, started, totalS, command, stackDescription, promCheck }) {
+  const m = machine()
+  const md = `# Load-test results
+
+Generated by \`scripts/load.mjs --report\` from a real run; do not edit by hand.
+
+- **Date:** ${started.toISOString()}
+- **Command:** \`${command}\`
+- **Profile:** ${PROFILE}
+- **Machine:** ${m.nproc} CPUs available (nproc), ${m.cpu}, ${m.memGiB} GiB RAM, ${m.os}; shared with other work while it ran
+- **Versions:** node ${m.node}, ${m.k6}, redis ${m.redis}, prometheus ${m.prometheus}
+- **Stack:** ${stackDescription}; gateway in Redis mode with \`TRUST_PROXY=true\`, restarted per TC with that TC's settings
+- **Total time:** ${totalS.toFixed(0)} s for ${rows.length} TCs, ${rows.filter((r) => r.passed).length} passed
+
+${markdownTable(rows)}
+
+Columns: requests and req/s count every HTTP request k6 made (setup and teardown included); p50/p95/p99 are
+\`http_req_duration\` over all of them; "non-429 err %" counts every status ≥ 400 other than 429 and network errors,
+so it is high by design where 401/403/502/503 are what the TC provokes (tc-cb-*, tc-lock-001, tc-audit-001);
+"429 %" is the share of 429 answers.
+
+${promCheck}
+
+![k6 web dashboard export of tc-load-basic](k6-dashboard.png)
+
+The picture is the k6 web dashboard's self-contained HTML export (\`results/<tc>.html\`, written on every run by
+\`K6_WEB_DASHBOARD=true K6_WEB_DASHBOARD_EXPORT=…\`), rendered with headless Chromium.
+
+## Per TC: what it asserts and what it measured
+
+${rows.map((r) => `### ${r.tc} — ${r.passed ? 'pass' : 'FAIL'}\n\n${TCS[r.tc].about}.${r.reasons.length ? `\n\nFailed: ${r.reasons.join('; ')}` : ''}${r.info.length ? `\n\n${r.info.join('; ')}` : ''}\n\n${thresholdLines(r.tc).join('\n')}\n`).join('\n')}`
+  mkdirSync(join(ROOT, path, '..'), { recursive: true })
+  writeFileSync(join(ROOT, path), md)
+  console.log(`wrote ${path}`)
+}
+
+/** Asks Prometheus which of this run's testids it holds k6 series for (proves the remote write worked). */
+async function checkPrometheus (prometheus, rows) {
+  const query = `count by (testid) (k6_http_reqs_total{testid=~"${rows.map((r) => r.testid).join('|')}"})`
+  try {
+    const res = await fetch(`${prometheus.url}/api/v1/query?query=${encodeURIComponent(query)}`)
+    const body = await res.json()
+    const seen = new Set(body.data.result.map((s) => s.metric.testid))
+    const missing = rows.filter((r) => !seen.has(r.testid)).map((r) => r.testid)
+    return `Prometheus (${prometheus.url}) holds \`k6_http_reqs_total\` series for ${seen.size} of ${rows.length} runs of this invocation` +
+      (missing.length ? ` (missing: ${missing.join(', ')})` : '') + ` (query: \`${query.replace(/\{.*\}/, '{testid=~"<this run>"}')}\`).`
+  } catch (err) {
+    return `Prometheus check failed: ${err.message}`
+  }
+}
+
+// ---- main ----------------------------------------------------------------------------------------------------------
+
+async function main () {
+  const { tcs, report } = parseArgs(process.argv.slice(2))
+  if (PROFILE !== 'ci' && PROFILE !== 'full') throw new Error(`PROFILE must be ci or full, got ${PROFILE}`)
+  const bin = k6Binary()
+  const version = k6Version(bin)
+  mkdirSync(join(ROOT, RESULTS_DIR), { recursive: true })
+  const started = new Date()
+  const stamp = started.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')
+  console.log(`load: ${tcs.length} TC(s), PROFILE=${PROFILE}, ${version}`)
+
+  const stack = EXTERNAL ? externalStack() : await startOwnStack()
+  let prometheus
+  if (process.env.PROMETHEUS_URL) {
+    const url = process.env.PROMETHEUS_URL.replace(/\/$/, '')
+    prometheus = { url, remoteWriteUrl: `${url}/api/v1/write` }
+  } else {
+    prometheus = await startPrometheus({ jobs: stack.scrapeTargets ?? { gateway: [new URL(stack.vars.BASE_URL).host] } })
+    cleanups.push(() => prometheus.stop())
+  }
+  console.log(`load: ${stack.describe}; prometheus ${prometheus.url}`)
+
+  const rows = []
+  for (const tc of tcs) {
+    console.log(`▶ ${tc}: ${TCS[tc].about}`)
+    const row = await runTc(tc, stack, prometheus, stamp)
+    rows.push(row)
+    console.log(`  ${row.passed ? 'pass' : 'FAIL'} in ${row.seconds.toFixed(1)} s${row.reasons.length ? `: ${row.reasons.join('; ')}` : ''}`)
+    for (const line of row.info) console.log(`  ${line}`)
+  }
+  const totalS = (Date.now() - started.getTime()) / 1000
+  console.log(`\n${textTable(rows)}\n\n${rows.filter((r) => r.passed).length}/${rows.length} passed in ${totalS.toFixed(0)} s (PROFILE=${PROFILE}); per TC: ${RESULTS_DIR}/<tc>.json, .html, .log`)
+  const promCheck = await checkPrometheus(prometheus, rows)
+  console.log(promCheck.replace(/`/g, ''))
+  writeFileSync(join(ROOT, RESULTS_DIR, 'load-run.json'), JSON.stringify({ started, profile: PROFILE, totalS, rows }, null, 2))
+  if (report) {
+    const command = `PROFILE=${PROFILE} npm run load -- ${process.argv.slice(2).join(' ')}`
+    writeReport(report, { rows, started, totalS, command, stackDescription: stack.describe.replace(/:\d+/g, ':<port>'), promCheck })
+  }
+  return rows.every((r) => r.passed) ? 0 : 1
+}
+
+let code = 1
+try {
+  code = await main()
+} catch (err) {
+  console.error(`load: ${err.stack ?? err.message}`)
+} finally {
+  await teardown()
+}
+process.exit(code)
