@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { LockUnavailableError, UserLockedError } from '../src/errors.js'
 import { createLockStore } from '../src/lib/stores/index.js'
 import type { LockLease } from '../src/lib/stores/lock-store.js'
@@ -17,12 +17,15 @@ declare module 'fastify' {
 
 export interface UserLocksOptions { ttlMs: number }
 
+// Operations under the lock take milliseconds, so "retry in a second" is the honest hint; the TTL is only the worst case.
+const RETRY_AFTER_SECONDS = 1
+
 export default fp(async function userLocks (fastify: FastifyInstance, opts: UserLocksOptions) {
   const store = createLockStore(fastify.sharedRedis)
   const { lockResults } = fastify.gatewayMetrics
   fastify.decorateRequest('lockLease', undefined)
 
-  async function acquireUserLock (request: FastifyRequest) {
+  async function acquireUserLock (request: FastifyRequest, reply: FastifyReply) {
     const userId = request.userId!
     let lease: LockLease | null
     try {
@@ -30,10 +33,12 @@ export default fp(async function userLocks (fastify: FastifyInstance, opts: User
     } catch (err) {
       // Fail closed: without the lock store no write goes through, so nothing can be spent twice.
       lockResults.inc({ result: 'unavailable' })
+      reply.header('retry-after', RETRY_AFTER_SECONDS)
       throw new LockUnavailableError(userId, { cause: err })
     }
     if (!lease) {
       lockResults.inc({ result: 'conflict' })
+      reply.header('retry-after', RETRY_AFTER_SECONDS)
       fastify.audit({ type: 'lock_conflict', outcome: 'denied', detail: `user ${userId} is locked by another operation` }, request)
       throw new UserLockedError(userId)
     }
