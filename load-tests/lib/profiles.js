@@ -33,8 +33,8 @@ const PROFILES = {
     full: { agents: 100, users: 50, lowRate: 100, highRate: 3000, low: 30, ramp: 60, high: 30, maxVUs: 1000 }
   },
   'tc-lock-001': {
-    ci: { rounds: 5, concurrency: 8, distinctUsers: 20, depositsPerUser: 2, slowMs: 300 },
-    full: { rounds: 50, concurrency: 10, distinctUsers: 200, depositsPerUser: 5, slowMs: 300 }
+    ci: { rounds: 5, concurrency: 8, distinctUsers: 20, depositsPerUser: 2, slowMs: 1000 },
+    full: { rounds: 50, concurrency: 10, distinctUsers: 200, depositsPerUser: 5, slowMs: 1000 }
   },
   'tc-latency-001': {
     ci: { ratePerService: 20, duration: '10s', maxVUs: 20 },

@@ -48,8 +48,8 @@ export function runK6 ({ bin = k6Binary(), script, vars = {}, tags = {}, outputs
     child.once('close', (code, signal) => {
       clearTimeout(timer)
       clearTimeout(killer)
-      log.end()
-      resolve({ code, signal, timedOut, ms: Date.now() - started })
+      const result = { code, signal, timedOut, ms: Date.now() - started }
+      log.end(() => resolve(result))
     })
   })
   return {
