@@ -1,0 +1,75 @@
+// Where the gateway's time goes: runs the gateway (Redis mode, every plugin on) under `node --cpu-prof` while wrk
+// drives GET /users/:id over 10 000 clients, stops it gracefully (the profile is written at exit) and prints
+// bench/profile-summary.mjs's tables. The .cpuprofile and its summary stay in results/profile/.
+//   node bench/profile.mjs [--seconds=20] [--embedded]
+import { spawn } from 'node:child_process'
+import { mkdirSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createInterface } from 'node:readline'
+import { freePort, startRedis, startStubs } from '../scripts/lib/stack.mjs'
+
+const BENCH = dirname(fileURLToPath(import.meta.url))
+const OUT = join(BENCH, '..', 'results', 'profile')
+const seconds = Number(process.argv.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 20)
+const embedded = process.argv.includes('--embedded')
+const JWT_SECRET = 'bench-secret-0123456789abcdefghijklmnopqrstuvwxyz'
+
+function wrk (url, mode, secs, tokensFile) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', ['-t1', '-c50', `-d${secs}s`, '--timeout', '5s', '-s', join(BENCH, 'wrk-clients.lua'), url, '--', tokensFile, mode], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.once('exit', (code) => code === 0 ? resolve(JSON.parse(out.split('\n').find((l) => l.startsWith('BENCH ')).slice(6))) : reject(new Error(`wrk exited ${code}`)))
+  })
+}
+
+// Node 20 refuses --cpu-prof in NODE_OPTIONS, so this spawns the gateway itself instead of stack.mjs's startGateway.
+async function startProfiledGateway (env) {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${OUT}`, join(BENCH, '..', 'dist', 'src', 'server.js')], {
+    env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit']
+  })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => { if (line.startsWith('gateway listening on')) resolve() })
+    exited.then((code) => reject(new Error(`gateway exited ${code} before listening`)))
+  })
+  return { url: `http://127.0.0.1:${port}`, stop: async () => { if (child.exitCode === null) child.kill('SIGTERM'); await exited } }
+}
+
+mkdirSync(OUT, { recursive: true })
+const stops = []
+try {
+  const { createTokenSigner } = await import(join(BENCH, '..', 'dist', 'src', 'lib', 'jwt.js'))
+  const sign = createTokenSigner(JWT_SECRET, 4 * 3600)
+  const tokensFile = join(OUT, 'tokens.txt')
+  writeFileSync(tokensFile, Array.from({ length: 10_000 }, (_, i) => `load_test_${i} ${sign(`load_test_${i}`)}`).join('\n') + '\n')
+
+  const redis = embedded ? undefined : await startRedis()
+  if (redis) stops.push(() => redis.stop())
+  const stubs = await startStubs({ JWT_SECRET })
+  stops.push(() => stubs.stop())
+  for (const f of readdirSync(OUT)) if (f.endsWith('.cpuprofile')) rmSync(join(OUT, f))
+  const gateway = await startProfiledGateway({
+    ...stubs.gatewayEnv,
+    JWT_SECRET,
+    RATE_LIMIT_MAX: '1000000000',
+    LOG_LEVEL: 'warn',
+    AUDIT_LOG_PATH: join(OUT, 'audit.log'),
+    ...(redis ? { REDIS_URL: redis.url } : {})
+  })
+  stops.push(() => gateway.stop())
+  await wrk(gateway.url, 'sweep', 5, tokensFile)
+  const r = await wrk(gateway.url, 'many', seconds, tokensFile)
+  console.log(`wrk under --cpu-prof: ${Math.round(r.requests / (r.durationUs / 1e6))} req/s (the profiler slows it a little)`)
+  await gateway.stop()
+  stops.pop()
+  const [file] = readdirSync(OUT).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(OUT, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
+  if (!file) throw new Error('no .cpuprofile was written')
+  console.log(`profile: ${file}`)
+  const summary = spawn(process.execPath, [join(BENCH, 'profile-summary.mjs'), file, '--top=30', `--json=${join(OUT, 'summary.json')}`], { stdio: 'inherit' })
+  await new Promise((resolve) => summary.once('exit', resolve))
+} finally {
+  for (const stop of stops.reverse()) await stop().catch(() => {})
+}
