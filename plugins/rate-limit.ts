@@ -62,6 +62,11 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
     onExceeded: onExceeded('global')
   })
 
+  // Every 503 carries Retry-After (CONTRACT.md); the client reconnects to Redis within half a second.
+  fastify.addHook('onError', async (_request, reply, error) => {
+    if ((error as { code?: string }).code === 'GW_RATE_LIMIT_UNAVAILABLE') reply.header('retry-after', 1)
+  })
+
   fastify.decorate('routeRateLimits', {
     // Brute-force guard: keyed by IP and the username tried, so it needs the parsed body (preHandler).
     login: {

@@ -13,35 +13,53 @@ export interface DegradationListener {
 type IncrCallback = Parameters<FastifyRateLimitStore['incr']>[1]
 type ChildOptions = Parameters<FastifyRateLimitStore['child']>[0]
 
+/** While degraded, Redis is tried by one request at a time, at most this often; the rest skip it. */
+const PROBE_INTERVAL_MS = 250
+
+interface FailoverState { degraded: boolean, probing: boolean, nextProbeAt: number, lastError: Error | undefined }
+
 /**
  * Redis first; when Redis errors, either a per-instance in-memory limiter takes over (fail-open) or the request
- * is refused with 503 (fail-closed). Every call still tries Redis first, so the limiter returns by itself.
+ * is refused with 503 (fail-closed). While degraded only a probe now and then goes to Redis, so a Redis that hangs
+ * (rather than refuses connections) costs one request the command timeout, not every request; the first probe that
+ * succeeds puts the limiter back on Redis by itself.
  */
 class FailoverStore implements FastifyRateLimitStore {
   constructor (
     private readonly primary: FastifyRateLimitStore,
     private readonly fallback: FastifyRateLimitStore,
     private readonly failOpen: boolean,
-    private readonly state: { degraded: boolean },
+    private readonly state: FailoverState,
     private readonly listener: DegradationListener
   ) {}
 
   incr (key: string, cb: IncrCallback, timeWindow: number, max: number): void {
+    const state = this.state
+    if (state.degraded && (state.probing || Date.now() < state.nextProbeAt)) return this.withoutRedis(key, cb, timeWindow, max, state.lastError!)
+    const probe = state.degraded
+    if (probe) state.probing = true
     this.primary.incr(key, (err, result) => {
+      if (probe) state.probing = false
       if (!err) {
-        if (this.state.degraded) {
-          this.state.degraded = false
+        if (state.degraded) {
+          state.degraded = false
           this.listener.recovered()
         }
         return cb(null, result)
       }
-      if (!this.state.degraded) {
-        this.state.degraded = true
+      state.lastError = err
+      state.nextProbeAt = Date.now() + PROBE_INTERVAL_MS
+      if (!state.degraded) {
+        state.degraded = true
         this.listener.degraded(err)
       }
-      if (this.failOpen) return this.fallback.incr(key, cb, timeWindow, max)
-      cb(new RateLimitUnavailableError({ cause: err }))
+      this.withoutRedis(key, cb, timeWindow, max, err)
     }, timeWindow, max)
+  }
+
+  private withoutRedis (key: string, cb: IncrCallback, timeWindow: number, max: number, err: Error): void {
+    if (this.failOpen) return this.fallback.incr(key, cb, timeWindow, max)
+    cb(new RateLimitUnavailableError({ cause: err }))
   }
 
   child (routeOptions: ChildOptions): FastifyRateLimitStore {
@@ -53,7 +71,7 @@ export function createRateLimitStore (redis: RedisClient | undefined, failOpen: 
   if (!redis) {
     return class MemoryStore extends LocalStore { constructor () { super(false, false, 20_000) } } as unknown as FastifyRateLimitStoreCtor
   }
-  const state = { degraded: false }
+  const state: FailoverState = { degraded: false, probing: false, nextProbeAt: 0, lastError: undefined }
   return class RedisFailoverStore extends FailoverStore {
     constructor () {
       super(new RedisStore(false, false, redis, keys.rateLimitPrefix), new LocalStore(false, false, 20_000), failOpen, state, listener)
