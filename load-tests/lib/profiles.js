@@ -45,7 +45,7 @@ const PROFILES = {
     full: { vus: 50, duration: '30s', agents: 10000 }
   },
   'tc-stress': {
-    ci: { lightAgents: 1000, heavyAgents: 10, lightPeak: 150, heavyPeak: 50, ramp: 10, hold: 5, maxVUs: 100 },
+    ci: { lightAgents: 1000, heavyAgents: 5, lightPeak: 100, heavyPeak: 30, ramp: 10, hold: 5, maxVUs: 100 },
     full: { lightAgents: 10000, heavyAgents: 50, lightPeak: 1500, heavyPeak: 500, ramp: 60, hold: 60, maxVUs: 1000 }
   },
   'tc-spike': {
