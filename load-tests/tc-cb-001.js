@@ -46,7 +46,7 @@ export function setup () {
   const servedBefore = served(USER_ADMIN_URL)
   // The failures go together, so with "hang" the trip costs one upstream timeout, not five.
   const failures = callAll(Array.from({ length: FAILURES }, () =>
-    ['GET', '/users/:id', { id: user.userId }, { token: user.token, timeout: `${GATEWAY.userTimeoutMs + 10000}ms` }]))
+    ['GET', '/users/:id', { id: user.userId }, { token: user.token, expected: [FAILURE_STATUS], timeout: `${GATEWAY.userTimeoutMs + 10000}ms` }]))
   for (const res of failures) check(res, { [`each failure before the circuit opens is a ${FAILURE_STATUS}`]: (r) => r.status === FAILURE_STATUS })
   const state = readiness().upstreams.user.breaker
   if (state !== 'open') throw new Error(`after ${FAILURES} failures the user circuit is "${state}", not "open"`)

@@ -10,10 +10,10 @@
 //
 // Env: PROFILE=ci|full (default ci), BASE_URL + AUTH_ADMIN_URL/USER_ADMIN_URL/ORDER_ADMIN_URL (a running stack),
 // PROMETHEUS_URL (a running Prometheus with --web.enable-remote-write-receiver), K6_BIN, RESULTS_DIR (default results).
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
-import { join, relative } from 'node:path'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import { join, relative, resolve } from 'node:path'
 import { ROOT, freePort, startGateway, startRedis, startStubs, waitFor } from './lib/stack.mjs'
 import { startPrometheus } from './lib/prometheus.mjs'
 import { k6Binary, k6Version, runK6 } from './lib/k6.mjs'
@@ -22,16 +22,19 @@ import { k6Binary, k6Version, runK6 } from './lib/k6.mjs'
 // rl TCs set their own), quiet logs.
 const BASE_GATEWAY_ENV = { TRUST_PROXY: 'true', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000', RATE_LIMIT_WINDOW_MS: '60000' }
 
-/** Every TC in the order `all` runs them; `gateway` is what that TC's gateway is started with. */
+/**
+ * Every TC in the order `all` runs them; `gateway` is what that TC's gateway is started with; `short` ones (a few
+ * seconds in ci) get a finer dashboard period so the HTML export has data points at all.
+ */
 const TCS = {
-  'tc-rl-001': { about: 'rate limit: past the limit → 429, nothing reaches the upstream', gateway: { RATE_LIMIT_MAX: '100' } },
-  'tc-rl-002': { about: 'rate-limit headers on every response, Remaining −1 each', gateway: { RATE_LIMIT_MAX: '100' } },
-  'tc-cb-001': { about: 'breaker opens after 5 failures, then fast 503s', gateway: { BREAKER_RESET_TIMEOUT_MS: '60000', USER_TIMEOUT_MS: '1000' } },
+  'tc-rl-001': { short: true, about: 'rate limit: past the limit → 429, nothing reaches the upstream', gateway: { RATE_LIMIT_MAX: '100' } },
+  'tc-rl-002': { short: true, about: 'rate-limit headers on every response, Remaining −1 each', gateway: { RATE_LIMIT_MAX: '100' } },
+  'tc-cb-001': { short: true, about: 'breaker opens after 5 failures, then fast 503s', gateway: { BREAKER_RESET_TIMEOUT_MS: '60000', USER_TIMEOUT_MS: '1000' } },
   'tc-cb-002': { about: 'breaker half-opens, 3 successes close it, traffic resumes', gateway: { BREAKER_RESET_TIMEOUT_MS: '2000' } },
-  'tc-mon-001': { about: '/metrics deltas equal the requests sent' },
-  'tc-audit-001': { about: 'audit log holds exactly the security events caused', verify: verifyAuditLog },
+  'tc-mon-001': { short: true, about: '/metrics deltas equal the requests sent' },
+  'tc-audit-001': { short: true, about: 'audit log holds exactly the security events caused', verify: verifyAuditLog },
   'tc-res-001': { about: 'past capacity: 429/503 rise, nothing else fails, latency bounded' },
-  'tc-lock-001': { about: 'one user: exactly one write wins; distinct users: all win' },
+  'tc-lock-001': { short: true, about: 'one user: exactly one write wins; distinct users: all win' },
   'tc-latency-001': { about: 'p90/p99 per service under the env thresholds' },
   'tc-load-basic': { about: 'mixed endpoints, 10 000 agents' },
   'tc-stress': { about: 'light (1–2 tokens) and heavy (5–20 tokens) agents' },
@@ -71,6 +74,7 @@ function parseArgs (argv) {
 
 const cleanups = []
 let currentK6
+let interrupted = false
 
 async function startOwnStack () {
   const redis = await startRedis()
@@ -110,6 +114,7 @@ async function teardown () {
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {
+    interrupted = true
     console.error(`\n${signal}: stopping k6 and tearing the stack down`)
     teardown().finally(() => process.exit(130))
   })
@@ -121,7 +126,9 @@ async function runTc (tc, stack, prometheus, stamp) {
   const spec = TCS[tc]
   const resultsJson = join(ROOT, RESULTS_DIR, `${tc}.json`)
   const auditPath = join(ROOT, RESULTS_DIR, `${tc}.audit.jsonl`)
+  const htmlReport = join(ROOT, RESULTS_DIR, `${tc}.html`)
   rmSync(resultsJson, { force: true })
+  rmSync(htmlReport, { force: true })
   const gatewayEnv = { ...BASE_GATEWAY_ENV, ...spec.gateway }
   let gateway
   let gatewayExit
@@ -149,7 +156,8 @@ async function runTc (tc, stack, prometheus, stamp) {
       K6_WEB_DASHBOARD: 'true',
       K6_WEB_DASHBOARD_EXPORT: join(RESULTS_DIR, `${tc}.html`),
       K6_WEB_DASHBOARD_PORT: '-1', // export only: no listener that could keep k6 alive or clash with a colleague's
-      K6_WEB_DASHBOARD_PERIOD: '250ms' // the export needs two snapshots; short ci runs would get none at the default 10 s
+      // The export needs two snapshots: 1 s keeps the charts readable, 100 ms gives the seconds-long TCs some.
+      K6_WEB_DASHBOARD_PERIOD: spec.short ? '100ms' : '1s'
     },
     logFile: join(ROOT, RESULTS_DIR, `${tc}.log`),
     timeoutMs: timeoutS * 1000
@@ -170,6 +178,7 @@ async function runTc (tc, stack, prometheus, stamp) {
     if (!verdict.ok) reasons.push(verdict.detail)
     else info.push(verdict.detail)
   }
+  if (!existsSync(htmlReport)) info.push(`no ${RESULTS_DIR}/${tc}.html: k6 skips the dashboard export when a run is shorter than two periods`)
   if (reasons.length && existsSync(join(ROOT, RESULTS_DIR, `${tc}.log`))) {
     const tail = readFileSync(join(ROOT, RESULTS_DIR, `${tc}.log`), 'utf8').split('\n').filter((l) => /level=(error|warn)|✗/.test(l)).slice(-15)
     if (tail.length) console.log(tail.map((l) => `    | ${l}`).join('\n'))
@@ -263,23 +272,38 @@ function machine () {
     os: sh('uname', ['-srm']),
     node: process.version,
     k6: k6Version(),
-    redis: sh('redis-server', ['--version']).split(' ')[2] ?? 'unknown',
+    redis: (sh('redis-server', ['--version']).split(' ')[2] ?? 'unknown').replace(/^v=/, ''),
     prometheus: sh('prometheus', ['--version']).split('\n')[0].split(' ')[2] ?? 'unknown'
   }
 }
 
-function thresholdLines (tc) {
-  try {
-    const data = JSON.parse(readFileSync(join(ROOT, RESULTS_DIR, `${tc}.json`), 'utf8'))
-    return Object.entries(data.metrics).flatMap(([metric, def]) => Object.entries(def.thresholds ?? {}).map(([expr, r]) => {
-      const shown = Object.entries(def.values).filter(([k]) => expr.includes(k.replace(/^(passes|fails)$/, 'rate')) || expr.startsWith(k.split('(')[0]))
-      const values = (shown.length ? shown : Object.entries(def.values)).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(3)}`).join(', ')
-      return `  - ${r.ok ? '✓' : '✗'} \`${metric}\` \`${expr}\` (${values})`
-    }))
-  } catch { return ['  - (no summary)'] }
+/** The value a threshold expression is about ("p(95)<200" → values["p(95)"]), formatted. */
+function thresholdValue (expr, values) {
+  const key = /^\s*([a-z]+(?:\(\d+(?:\.\d+)?\))?)/.exec(expr)?.[1]
+  const value = values[key]
+  return value === undefined ? '' : `${key}=${Number.isInteger(value) ? value : value.toFixed(3)}`
 }
 
-function writeReport (path, { rows, started, totalS, command, stackDescription, promCheck }) {
+function checksOf (group, out = new Map()) {
+  for (const c of group.checks ?? []) {
+    const seen = out.get(c.name) ?? { passes: 0, fails: 0 }
+    out.set(c.name, { passes: seen.passes + c.passes, fails: seen.fails + c.fails })
+  }
+  for (const g of group.groups ?? []) checksOf(g, out)
+  return out
+}
+
+/** Markdown lines: every check (with its count) and every threshold (with the value it judged) of one TC. */
+function assertionLines (tc) {
+  let data
+  try { data = JSON.parse(readFileSync(join(ROOT, RESULTS_DIR, `${tc}.json`), 'utf8')) } catch { return ['- (no summary)'] }
+  const checks = [...checksOf(data.root_group)].map(([name, c]) => `- ${c.fails ? '✗' : '✓'} check: ${name} (${c.fails ? `${c.fails} of ${c.passes + c.fails} failed` : `${c.passes}×`})`)
+  const thresholds = Object.entries(data.metrics).flatMap(([metric, def]) => Object.entries(def.thresholds ?? {})
+    .map(([expr, r]) => `- ${r.ok ? '✓' : '✗'} threshold: \`${metric}\` \`${expr}\` (${thresholdValue(expr, def.values)})`))
+  return [...checks, ...thresholds]
+}
+
+function writeReport (path, { rows, started, loadAvg, totalS, command, stackDescription, promCheck, screenshot }) {
   const m = machine()
   const md = `# Load-test results
 
@@ -288,7 +312,7 @@ Generated by \`scripts/load.mjs --report\` from a real run; do not edit by hand.
 - **Date:** ${started.toISOString()}
 - **Command:** \`${command}\`
 - **Profile:** ${PROFILE}
-- **Machine:** ${m.nproc} CPUs available (nproc), ${m.cpu}, ${m.memGiB} GiB RAM, ${m.os}; shared with other work while it ran
+- **Machine:** ${m.nproc} CPUs available (nproc), ${m.cpu}, ${m.memGiB} GiB RAM, ${m.os}; load average ${loadAvg} when the run started (the machine was shared with other work)
 - **Versions:** node ${m.node}, ${m.k6}, redis ${m.redis}, prometheus ${m.prometheus}
 - **Stack:** ${stackDescription}; gateway in Redis mode with \`TRUST_PROXY=true\`, restarted per TC with that TC's settings
 - **Total time:** ${totalS.toFixed(0)} s for ${rows.length} TCs, ${rows.filter((r) => r.passed).length} passed
@@ -302,17 +326,50 @@ so it is high by design where 401/403/502/503 are what the TC provokes (tc-cb-*,
 
 ${promCheck}
 
-![k6 web dashboard export of tc-load-basic](k6-dashboard.png)
+${screenshot ? `![k6 web dashboard export of ${screenshot.tc}](${screenshot.file})
 
-The picture is the k6 web dashboard's self-contained HTML export (\`results/<tc>.html\`, written on every run by
-\`K6_WEB_DASHBOARD=true K6_WEB_DASHBOARD_EXPORT=…\`), rendered with headless Chromium.
+The picture is the k6 web dashboard's self-contained HTML export of ${screenshot.tc} from this run
+(\`results/<tc>.html\`, written for every TC by \`K6_WEB_DASHBOARD=true K6_WEB_DASHBOARD_EXPORT=…\`), rendered
+with headless Chromium.` : 'Every TC also wrote its k6 web dashboard export to \`results/<tc>.html\`; no Chromium was found to picture one.'}
 
 ## Per TC: what it asserts and what it measured
 
-${rows.map((r) => `### ${r.tc} — ${r.passed ? 'pass' : 'FAIL'}\n\n${TCS[r.tc].about}.${r.reasons.length ? `\n\nFailed: ${r.reasons.join('; ')}` : ''}${r.info.length ? `\n\n${r.info.join('; ')}` : ''}\n\n${thresholdLines(r.tc).join('\n')}\n`).join('\n')}`
-  mkdirSync(join(ROOT, path, '..'), { recursive: true })
-  writeFileSync(join(ROOT, path), md)
+${rows.map((r) => `### ${r.tc} — ${r.passed ? 'pass' : 'FAIL'}
+
+${TCS[r.tc].about[0].toUpperCase()}${TCS[r.tc].about.slice(1)}. Gateway: \`${Object.entries({ ...BASE_GATEWAY_ENV, ...TCS[r.tc].gateway }).map(([k, v]) => `${k}=${v}`).join(' ')}\`.${r.reasons.length ? `\n\nFailed: ${r.reasons.join('; ')}` : ''}${r.info.length ? `\n\n${r.info.join('; ')}` : ''}
+
+${assertionLines(r.tc).join('\n')}
+`).join('\n')}`
+  mkdirSync(resolve(ROOT, path, '..'), { recursive: true })
+  writeFileSync(resolve(ROOT, path), md)
   console.log(`wrote ${path}`)
+}
+
+/**
+ * For --report: a PNG of one TC's dashboard export (tc-spike's when it ran: its charts show the most), taken with
+ * headless Chromium (Debian's `chromium`, or CHROMIUM=/path) into <report folder>/k6-dashboard.png.
+ */
+async function screenshotDashboard (rows, folder) {
+  const chromium = process.env.CHROMIUM ?? 'chromium'
+  const row = rows.find((r) => r.tc === 'tc-spike' && r.passed) ?? rows.find((r) => existsSync(join(ROOT, RESULTS_DIR, `${r.tc}.html`)))
+  if (!row || !existsSync(join(ROOT, RESULTS_DIR, `${row.tc}.html`))) return undefined
+  const profile = mkdtempSync(join(tmpdir(), 'gw-chromium-'))
+  mkdirSync(resolve(ROOT, folder), { recursive: true })
+  const file = resolve(ROOT, folder, 'k6-dashboard.png')
+  try {
+    const result = spawnSync(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${profile}`, '--hide-scrollbars',
+      '--virtual-time-budget=5000', `--screenshot=${file}`, '--window-size=1400,1000', `file://${join(ROOT, RESULTS_DIR, `${row.tc}.html`)}`],
+    { timeout: 60_000, stdio: 'ignore' })
+    if (result.error || result.status !== 0) {
+      console.error(`screenshot skipped: ${chromium} ${result.error?.message ?? `exited ${result.status}`} (apt-get install chromium, or set CHROMIUM)`)
+      return undefined
+    }
+    console.log(`wrote ${relative(ROOT, file)} from ${RESULTS_DIR}/${row.tc}.html`)
+    return { tc: row.tc, file: 'k6-dashboard.png' }
+  } finally {
+    rmSync(profile, { recursive: true, force: true })
+  }
 }
 
 /** Asks Prometheus which of this run's testids it holds k6 series for (proves the remote write worked). */
@@ -339,6 +396,7 @@ async function main () {
   const version = k6Version(bin)
   mkdirSync(join(ROOT, RESULTS_DIR), { recursive: true })
   const started = new Date()
+  const loadAvg = loadavg().map((l) => l.toFixed(2)).join(' ')
   const stamp = started.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')
   console.log(`load: ${tcs.length} TC(s), PROFILE=${PROFILE}, ${version}`)
 
@@ -355,6 +413,7 @@ async function main () {
 
   const rows = []
   for (const tc of tcs) {
+    if (interrupted) break
     console.log(`▶ ${tc}: ${TCS[tc].about}`)
     const row = await runTc(tc, stack, prometheus, stamp)
     rows.push(row)
@@ -363,12 +422,13 @@ async function main () {
   }
   const totalS = (Date.now() - started.getTime()) / 1000
   console.log(`\n${textTable(rows)}\n\n${rows.filter((r) => r.passed).length}/${rows.length} passed in ${totalS.toFixed(0)} s (PROFILE=${PROFILE}); per TC: ${RESULTS_DIR}/<tc>.json, .html, .log`)
-  const promCheck = await checkPrometheus(prometheus, rows)
+  const promCheck = (await checkPrometheus(prometheus, rows)).replace(prometheus.url, 'the run\'s Prometheus')
   console.log(promCheck.replace(/`/g, ''))
   writeFileSync(join(ROOT, RESULTS_DIR, 'load-run.json'), JSON.stringify({ started, profile: PROFILE, totalS, rows }, null, 2))
   if (report) {
     const command = `PROFILE=${PROFILE} npm run load -- ${process.argv.slice(2).join(' ')}`
-    writeReport(report, { rows, started, totalS, command, stackDescription: stack.describe.replace(/:\d+/g, ':<port>'), promCheck })
+    const screenshot = await screenshotDashboard(rows, join(report, '..'))
+    writeReport(report, { rows, started, loadAvg, totalS, command, stackDescription: stack.describe.replace(/:\d+/g, ':<port>'), promCheck, screenshot })
   }
   return rows.every((r) => r.passed) ? 0 : 1
 }

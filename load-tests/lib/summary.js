@@ -40,8 +40,9 @@ export function textSummary (tc, data) {
   lines.push('thresholds:')
   for (const [metric, def] of Object.entries(m)) {
     for (const [expr, result] of Object.entries(def.thresholds || {})) {
-      const values = Object.entries(def.values).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(3)}`).join(' ')
-      lines.push(`  ${result.ok ? '✓' : '✗'} ${metric} ${expr}   (${values})`)
+      const key = /^\s*([a-z]+(?:\(\d+(?:\.\d+)?\))?)/.exec(expr)?.[1]
+      const value = def.values[key]
+      lines.push(`  ${result.ok ? '✓' : '✗'} ${metric} ${expr}   (${key}=${value === undefined ? '-' : Number.isInteger(value) ? value : value.toFixed(3)})`)
     }
   }
   return lines.join('\n') + '\n\n'

@@ -26,7 +26,8 @@ export function k6Version (bin = k6Binary()) {
  * @returns {{ promise: Promise<{ code: number|null, signal: string|null, timedOut: boolean, ms: number }>, stop: () => void, args: string[] }}
  */
 export function runK6 ({ bin = k6Binary(), script, vars = {}, tags = {}, outputs = [], env = {}, logFile, timeoutMs }) {
-  const args = ['run', '--no-usage-report', '--quiet',
+  // --address '': no REST API listener (port 6565 would clash with a colleague's k6 and is not needed here).
+  const args = ['run', '--no-usage-report', '--quiet', '--address', '',
     ...Object.entries(vars).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
     ...Object.entries(tags).flatMap(([k, v]) => ['--tag', `${k}=${v}`]),
     ...outputs.flatMap((o) => ['-o', o]),
