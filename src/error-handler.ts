@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance } from 'fastify'
 
 /** The one error shape: { statusCode, error, message, code }; 5xx messages never carry internals. */
@@ -15,7 +16,31 @@ export function installErrorHandlers (app: FastifyInstance): void {
   })
 
   app.setNotFoundHandler((request, reply) => {
-    request.log.info({ method: request.method, url: request.url }, 'no such route')
-    return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `No route ${request.method} ${request.url.split('?')[0].slice(0, 200)}`, code: 'GW_NOT_FOUND' })
+    // The path only: a query string may carry a token a client put there by mistake.
+    const path = request.url.split('?')[0].slice(0, 200)
+    request.log.info({ method: request.method, path }, 'no such route')
+    return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `No route ${request.method} ${path}`, code: 'GW_NOT_FOUND' })
   })
+}
+
+// Requests Node's HTTP parser refuses (bad framing, header overflow, bare CR/LF, a header timeout) never reach
+// Fastify's error handler; its default clientErrorHandler answers them without a `code`. Same answers, our shape.
+const CLIENT_ERRORS: Record<string, { statusCode: number, code: string, message: string }> = {
+  HPE_HEADER_OVERFLOW: { statusCode: 431, code: 'GW_HEADERS_TOO_LARGE', message: 'Request line and headers exceed the 16 KiB limit' },
+  ERR_HTTP_REQUEST_TIMEOUT: { statusCode: 408, code: 'GW_REQUEST_TIMEOUT', message: 'The request was not received in time' }
+}
+const MALFORMED = { statusCode: 400, code: 'GW_BAD_REQUEST', message: 'Malformed HTTP request' }
+
+/** Fastify's `clientErrorHandler` option (called with the instance as `this`): a JSON error, then the socket closes. */
+export function clientErrorHandler (this: FastifyInstance, err: NodeJS.ErrnoException, socket: Duplex): void {
+  // A reset connection has nobody left to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const { statusCode, code, message } = CLIENT_ERRORS[err.code ?? ''] ?? MALFORMED
+  this.log.debug({ err: { code: err.code, message: err.message } }, 'malformed request refused')
+  if (socket.writable) {
+    const body = JSON.stringify({ statusCode, error: STATUS_CODES[statusCode], message, code })
+    socket.write(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy(err)
 }
