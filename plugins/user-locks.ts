@@ -6,7 +6,10 @@ import type { LockLease } from '../src/lib/stores/lock-store.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The per-user lock this request holds; its fence number travels upstream as x-fencing-token. */
+    /**
+     * The per-user lock this request took; its fence number travels upstream as x-fencing-token, also after the
+     * lock is released (a client that went away frees the lock, but its write may still be on the way).
+     */
     lockLease: LockLease | undefined
   }
   interface FastifyContextConfig {
@@ -44,12 +47,19 @@ export default fp(async function userLocks (fastify: FastifyInstance, opts: User
     }
     lockResults.inc({ result: 'acquired' })
     request.lockLease = lease
+    // Fastify's onRequestAbort misses a client that leaves after its body was read (every locked route has a body:
+    // fastify/fastify#4690), and onResponse never runs when nothing could be written. The response's 'close'
+    // comes in both cases, and after a normal finish too.
+    if (reply.raw.destroyed) releaseUserLock(request)
+    else reply.raw.once('close', () => { releaseUserLock(request) })
   }
+
+  const releasedLeases = new WeakSet<LockLease>()
 
   async function releaseUserLock (request: FastifyRequest) {
     const lease = request.lockLease
-    if (!lease) return
-    request.lockLease = undefined
+    if (!lease || releasedLeases.has(lease)) return
+    releasedLeases.add(lease)
     const released = await store.release(lease).catch((err) => {
       request.log.warn({ err, userId: lease.userId }, 'lock release failed; it will expire by its TTL')
       return true
@@ -64,7 +74,6 @@ export default fp(async function userLocks (fastify: FastifyInstance, opts: User
     if (route.config?.userLock !== true) return
     route.preHandler = [...[route.preHandler ?? []].flat(), acquireUserLock]
   })
-  // Released when the response is done (success or error) and when the client goes away.
+  // Released when the response is done (success or error) and, through 'close' above, when the client goes away.
   fastify.addHook('onResponse', releaseUserLock)
-  fastify.addHook('onRequestAbort', releaseUserLock)
 }, { name: 'user-locks', dependencies: ['redis', 'metrics', 'audit-log', 'authentication'] })

@@ -10,9 +10,19 @@ export interface LockStore {
   release (lease: LockLease): Promise<boolean>
 }
 
+/**
+ * Fencing numbers start from the clock in microseconds, not from 1: the stubs outlive a gateway restart (and a Redis
+ * that lost its counters), and a counter starting again at 1 would make every write look stale to them. Counting on
+ * from "now" stays above anything issued before, unless a user took more than one lock per microsecond.
+ */
+export function fenceFloor (nowMs: number): number {
+  return Math.floor(nowMs) * 1000
+}
+
 export function createMemoryLockStore (now: () => number = Date.now): LockStore {
   const held = new Map<string, { token: string, expiresAt: number }>()
   const fences = new Map<string, number>()
+  const base = fenceFloor(now())
   return {
     async acquire (userId, ttlMs) {
       const at = now()
@@ -20,7 +30,7 @@ export function createMemoryLockStore (now: () => number = Date.now): LockStore 
       if (current && current.expiresAt > at) return null
       const token = randomUUID()
       held.set(userId, { token, expiresAt: at + ttlMs })
-      const fence = (fences.get(userId) ?? 0) + 1
+      const fence = (fences.get(userId) ?? base) + 1
       fences.set(userId, fence)
       return { userId, token, fence }
     },
@@ -33,10 +43,19 @@ export function createMemoryLockStore (now: () => number = Date.now): LockStore 
   }
 }
 
-// SET NX PX plus the fencing INCR in one step, so a fence number is only ever taken by a lock holder.
+// SET NX PX plus the fencing INCR in one step, so a fence number is only ever taken by a lock holder. The counter
+// never falls below Redis's clock in microseconds (see fenceFloor): a Redis that lost the key keeps issuing numbers
+// the stubs accept. %.0f because Redis would print a Lua number this large as 1.7e+15.
 const ACQUIRE_LUA = `
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
+  local fence = redis.call('INCR', KEYS[2])
+  local now = redis.call('TIME')
+  local floor = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  if fence < floor then
+    redis.call('SET', KEYS[2], string.format('%.0f', floor))
+    return floor
+  end
+  return fence
 end
 return 0
 `
