@@ -36,6 +36,12 @@ export function createRedisClient (opts: RedisClientOptions): RedisClient | unde
       enableOfflineQueue: false,
       enableAutoPipelining: true,
       clusterRetryStrategy: (attempt) => Math.min(attempt * 50, 500),
+      // A dead or failing-over master must fail fast too: ioredis would otherwise retry "Connection is closed" and
+      // CLUSTERDOWN every 100 ms up to maxRedirections (16) times, holding each request ~1.6 s before the fallback.
+      retryDelayOnFailover: 0,
+      retryDelayOnClusterDown: 0,
+      // Reconnect to a master that comes back on its address, as the single-node client does.
+      clusterNodeRetryStrategy: (attempt) => Math.min(attempt * 50, 500),
       redisOptions: options
     })
   }
