@@ -30,8 +30,8 @@ export async function stubsFor (t: Test, env: Record<string, string> = {}) {
 }
 
 /** A gateway process on a free port, stopped at teardown. */
-export async function gatewayProcessFor (t: Test, env: Record<string, string> = {}) {
-  const gateway = await startGateway({ JWT_SECRET, ...env })
+export async function gatewayProcessFor (t: Test, env: Record<string, string> = {}, opts: Parameters<typeof startGateway>[1] = {}) {
+  const gateway = await startGateway({ JWT_SECRET, ...env }, opts)
   t.teardown(() => gateway.stop())
   return gateway
 }

@@ -5,11 +5,11 @@ export function freePort (): Promise<number>
 export function waitFor<T> (check: () => T | Promise<T>, opts?: { timeoutMs?: number, intervalMs?: number, what?: string }): Promise<T>
 export interface RedisServer { port: number, url: string, dir: string, process: ChildProcess | undefined, start (): Promise<void>, kill (signal?: NodeJS.Signals): Promise<void>, stop (): Promise<void> }
 export function startRedis (opts?: { port?: number, persistent?: boolean, extraArgs?: string[] }): Promise<RedisServer>
-export interface NodeProcess { name: string, url: string, port: number, process: ChildProcess, stderr (): string }
-export function startNodeProcess (name: string, script: string, env: Record<string, string>, opts?: { timeoutMs?: number, output?: 'ignore' | 'inherit' }): Promise<NodeProcess>
+export interface NodeProcess { name: string, url: string, port: number, process: ChildProcess, stderr (): string, /** with output 'capture': all stdout and stderr */ output (): string }
+export function startNodeProcess (name: string, script: string, env: Record<string, string>, opts?: { timeoutMs?: number, output?: 'ignore' | 'inherit' | 'capture' }): Promise<NodeProcess>
 export interface Stub { name: string, port: number, url: string, process: ChildProcess | undefined, start (): Promise<void>, kill (signal?: NodeJS.Signals): Promise<void>, stop (): Promise<void>, restart (): Promise<void> }
 export function startStub (name: 'auth' | 'user' | 'order', env?: Record<string, string>, port?: number): Promise<Stub>
 export function startStubs (env?: Record<string, string>): Promise<{ auth: Stub, user: Stub, order: Stub, gatewayEnv: Record<string, string>, stop (): Promise<void> }>
-export function startGateway (env?: Record<string, string>, opts?: { output?: 'ignore' | 'inherit' }): Promise<NodeProcess & { stop (signal?: NodeJS.Signals): Promise<void> }>
+export function startGateway (env?: Record<string, string>, opts?: { output?: 'ignore' | 'inherit' | 'capture' }): Promise<NodeProcess & { stop (signal?: NodeJS.Signals): Promise<void> }>
 export function setFault (stub: { url: string }, mode: 'ok' | 'fail' | 'slow' | 'hang', delayMs?: number): Promise<void>
 export function servedCount (stub: { url: string }): Promise<number>

@@ -87,6 +87,9 @@ export async function startNodeProcess (name, script, env, { timeoutMs = 20_000,
   })
   let stderr = ''
   child.stderr?.on('data', (chunk) => { stderr = (stderr + chunk).slice(-4000) })
+  // output 'capture': every byte of stdout and stderr from the first one kept, for tests that search the logs.
+  const captured = []
+  if (output === 'capture') for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk) => captured.push(chunk))
   const lines = createInterface({ input: child.stdout })
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start in ${timeoutMs} ms: ${stderr}`)), timeoutMs)
@@ -96,7 +99,7 @@ export async function startNodeProcess (name, script, env, { timeoutMs = 20_000,
     })
     child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`${name} exited (${code ?? signal}) before listening: ${stderr}`)) })
   })
-  return { name, url, port: Number(new URL(url).port), process: child, stderr: () => stderr }
+  return { name, url, port: Number(new URL(url).port), process: child, stderr: () => stderr, output: () => Buffer.concat(captured).toString() }
 }
 
 async function stopProcess (child, signal = 'SIGTERM') {
