@@ -48,8 +48,7 @@ export default fp(async function userLocks (fastify: FastifyInstance, opts: User
     lockResults.inc({ result: 'acquired' })
     request.lockLease = lease
     // Fastify's onRequestAbort misses a client that leaves after its body was read (every locked route has a body:
-    // fastify/fastify#4690), and onResponse never runs when nothing could be written. The response's 'close'
-    // comes in both cases, and after a normal finish too.
+    // fastify/fastify#4690); the response's 'close' comes in every case.
     if (reply.raw.destroyed) releaseUserLock(request)
     else reply.raw.once('close', () => { releaseUserLock(request) })
   }
@@ -74,6 +73,7 @@ export default fp(async function userLocks (fastify: FastifyInstance, opts: User
     if (route.config?.userLock !== true) return
     route.preHandler = [...[route.preHandler ?? []].flat(), acquireUserLock]
   })
-  // Released when the response is done (success or error) and, through 'close' above, when the client goes away.
-  fastify.addHook('onResponse', releaseUserLock)
+  // Released before the answer is written (the upstream call is over by then), so a client that sends its next write
+  // as soon as it reads this answer, to any instance, never meets its own lock; 'close' above covers a client gone away.
+  fastify.addHook('onSend', async (request) => { await releaseUserLock(request) })
 }, { name: 'user-locks', dependencies: ['redis', 'metrics', 'audit-log', 'authentication'] })
