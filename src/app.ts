@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { upstreamUrls, type GatewayConfig } from './config.js'
@@ -33,7 +33,17 @@ const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/
 /** Builds the gateway without listening: tests call inject() or listen() on it. */
 export async function buildGateway (config: GatewayConfig, overrides: GatewayOverrides = {}) {
   const app = Fastify({
-    logger: overrides.logger ?? { level: config.LOG_LEVEL, redact: ['req.headers.authorization', 'body.password'] },
+    logger: overrides.logger ?? {
+      level: config.LOG_LEVEL,
+      redact: ['req.headers.authorization', 'body.password'],
+      // Fastify's request serializer without the query string: a client may put a token there (`?access_token=`).
+      serializers: {
+        req: (req) => {
+          const request = req as unknown as FastifyRequest
+          return { method: request.method, url: request.url.split('?')[0], host: request.host, remoteAddress: request.ip, remotePort: request.socket?.remotePort }
+        }
+      }
+    },
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: config.TRUST_PROXY,
     // A caller's x-request-id is kept when it is sane, so one id follows the request through every hop.
