@@ -15,6 +15,7 @@ import { cpus, loadavg, tmpdir, totalmem, hostname } from 'node:os'
 import { join, dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, startGateway, startNodeProcess, startRedis, startStubs, waitFor } from '../scripts/lib/stack.mjs'
+import { JWT_SECRET, sweepClients, writeTokensFile } from './lib.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const ROOT = join(BENCH, '..')
@@ -53,7 +54,6 @@ const onlyTargets = process.env.BENCH_TARGETS?.split(',').filter(Boolean)
 // BENCH_BASELINE=<target key> adds a column of per-round ratios to that target (e.g. variant-base).
 const baseline = process.env.BENCH_BASELINE
 
-const JWT_SECRET = 'bench-secret-0123456789abcdefghijklmnopqrstuvwxyz'
 const K6 = [process.env.K6_BIN, join(ROOT, '.cache', 'bin', 'k6')].find((p) => p && existsSync(p)) ?? 'k6'
 const log = (...m) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...m)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -183,19 +183,6 @@ async function startNginx (tmp, upstreamPort) {
   return { url, pids: () => [child.pid, ...childPids(child.pid)] }
 }
 
-function signTokens (count) {
-  // The gateway's own signer (dist/src/lib/jwt.js), with the JWT_SECRET the gateways in this run are given.
-  return import(join(ROOT, 'dist', 'src', 'lib', 'jwt.js')).then(({ createTokenSigner }) => {
-    const sign = createTokenSigner(JWT_SECRET, 4 * 3600)
-    const lines = []
-    for (let i = 0; i < count; i++) {
-      const id = `load_test_${i}`
-      lines.push(`${id} ${sign(id)}`)
-    }
-    return lines.join('\n') + '\n'
-  })
-}
-
 function machine () {
   const version = (cmd, a) => { try { return execFileSync(cmd, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim() || undefined } catch (err) { return String(err.stderr ?? err.message).trim().split('\n')[0] } }
   return {
@@ -277,7 +264,7 @@ async function main () {
   log(`profile ${settings.profile}: ${settings.rounds} rounds × (wrk ${settings.wrkS}s × 2 + k6 ${settings.rateS}s @${settings.rate}/s) per target; tmp ${tmp}`)
 
   const tokensFile = join(tmp, 'tokens.txt')
-  writeFileSync(tokensFile, await signTokens(settings.clients))
+  await writeTokensFile(tokensFile, settings.clients)
 
   const redis = await startRedis()
   cleanups.push(() => redis.stop())
@@ -313,8 +300,10 @@ async function main () {
   for (const [key, start] of starters) if (!onlyTargets || onlyTargets.includes(key)) targets.push(await start())
 
   for (const t of targets) {
-    log(`warm-up ${t.key} (${settings.warmupS}s)`)
-    await wrk(t, 'sweep', settings.warmupS, tokensFile)
+    // Every client once (each token's first verification is the uncached one), then the JIT warm-up.
+    log(`warm-up ${t.key}: ${settings.clients} clients once, then ${settings.warmupS}s`)
+    await sweepClients(t.url, tokensFile)
+    await wrk(t, 'many', settings.warmupS, tokensFile)
   }
 
   const rounds = []

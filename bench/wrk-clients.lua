@@ -1,8 +1,7 @@
 -- wrk script for `npm run bench`: every request is GET /users/<id> with that user's Bearer token, the client chosen
--- at random per request from the tokens file (mode "many"), always the first one (mode "hot") or each in turn (mode
--- "sweep", the warm-up: every client is seen once, as in a steady state). Counts answers by status and prints one
--- `BENCH {json}` line that bench/run.mjs parses.
---   wrk -t1 -c50 -d10s -s bench/wrk-clients.lua http://127.0.0.1:PORT -- <tokens file> many|hot|sweep
+-- at random per request from the tokens file (mode "many") or always the first one (mode "hot"). Counts answers by
+-- status and prints one `BENCH {json}` line that bench/run.mjs parses.
+--   wrk -t1 -c50 -d10s -s bench/wrk-clients.lua http://127.0.0.1:PORT -- <tokens file> many|hot
 local threads = {}
 
 function setup (thread)
@@ -14,7 +13,6 @@ local count = 0
 
 function init (args)
   local path, mode = args[1], args[2] or 'many'
-  sweep = mode == 'sweep'
   for line in io.lines(path) do
     local id, token = line:match('^(%S+) (%S+)$')
     if id then
@@ -28,13 +26,7 @@ function init (args)
   ok, limited, other = 0, 0, 0
 end
 
-local next_index = 0
-
 function request ()
-  if sweep then
-    next_index = next_index % count + 1
-    return requests[next_index]
-  end
   return requests[math.random(count)]
 end
 
