@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
+import { BadRequestError } from './errors.js'
 
 /** The one error shape: { statusCode, error, message, code }; 5xx messages never carry internals. */
 export function installErrorHandlers (app: FastifyInstance): void {
@@ -43,4 +44,23 @@ export function clientErrorHandler (this: FastifyInstance, err: NodeJS.ErrnoExce
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
   }
   socket.destroy(err)
+}
+
+/**
+ * An `onRequest` hook refusing (400) header sets that two parties could read two ways: an HTTP/1.1 request without a
+ * Host header or with more than one (RFC 9112 §3.2), and more than one Authorization (Node keeps the first; a proxy
+ * in front may have checked the last). Node checks only a missing Host, with a bare 400 of its own, so the server
+ * turns that check off (`http: { requireHostHeader: false }`) and every case gets the JSON error here.
+ */
+export async function refuseAmbiguousHeaders (request: FastifyRequest): Promise<void> {
+  const raw = request.raw.rawHeaders
+  let hosts = 0
+  let authorizations = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++
+    else if (name.length === 13 && name.toLowerCase() === 'authorization') authorizations++
+  }
+  if (hosts > 1 || (hosts === 0 && request.raw.httpVersion === '1.1')) throw new BadRequestError('An HTTP/1.1 request needs exactly one Host header')
+  if (authorizations > 1) throw new BadRequestError('Send one Authorization header')
 }
