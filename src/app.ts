@@ -3,7 +3,7 @@ import Fastify, { type FastifyRequest, type FastifyServerOptions } from 'fastify
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { upstreamUrls, type GatewayConfig } from './config.js'
-import { installErrorHandlers } from './error-handler.js'
+import { installErrorHandlers, refuseAmbiguousHeaders } from './error-handler.js'
 import type { Clock } from './lib/stores/bucket-store.js'
 import metrics from '../plugins/metrics.js'
 import auditLog from '../plugins/audit-log.js'
@@ -52,10 +52,13 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
-    return503OnClosing: true
+    return503OnClosing: true,
+    // Node's own check answers a missing Host with a bare 400; refuseAmbiguousHeaders answers it in JSON.
+    http: { requireHostHeader: false }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   installErrorHandlers(app)
+  app.addHook('onRequest', refuseAmbiguousHeaders)
   await app.register(swagger, { openapi: { info: { title: 'gateway', version: '0.1.0' } } })
 
   // Plugins in dependency order; each declares what it needs, so a wrong order fails at start.
