@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
 import { BadRequestError } from './errors.js'
@@ -44,6 +44,13 @@ export function clientErrorHandler (this: FastifyInstance, err: NodeJS.ErrnoExce
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
   }
   socket.destroy(err)
+}
+
+/** The server's 'checkExpectation' listener: an Expect other than 100-continue gets 417 in our shape, not Node's empty 417. */
+export function expectationFailedHandler (_req: IncomingMessage, res: ServerResponse): void {
+  const body = JSON.stringify({ statusCode: 417, error: STATUS_CODES[417], message: 'Only "Expect: 100-continue" is supported; send the request without this Expect', code: 'GW_EXPECTATION_FAILED' })
+  res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' })
+  res.end(body)
 }
 
 /**
