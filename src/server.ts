@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url'
 import type { FastifyRequest } from 'fastify'
 import { buildGateway } from './app.js'
 import { DEV_JWT_SECRET, loadConfig, type GatewayConfig } from './config.js'
-import { clientErrorHandler } from './error-handler.js'
+import { clientErrorHandler, expectationFailedHandler } from './error-handler.js'
 
 /** Loads config or exits 1 with the variable's name in the message. */
 export function configOrExit (env = process.env): GatewayConfig {
@@ -28,9 +28,11 @@ export async function startGateway (config: GatewayConfig, onClosed: () => void 
   const app = await buildGateway(config)
   if (config.JWT_SECRET === DEV_JWT_SECRET) app.log.warn('JWT_SECRET is the development default; set your own outside a laptop')
 
-  // Requests the HTTP parser refuses get the contract's JSON error (with `code`) instead of Fastify's default body.
+  // Requests the HTTP parser refuses, and unknown Expect headers, get the contract's JSON error (with `code`) instead of
+  // Fastify's default body or Node's empty one.
   app.server.removeAllListeners('clientError')
   app.server.on('clientError', clientErrorHandler.bind(app))
+  app.server.on('checkExpectation', expectationFailedHandler)
 
   let closing = false
   // Node closes only the sockets idle at close(); one busy then would stay open after its answer until the
