@@ -7,8 +7,9 @@
 // (JSON, schemaVersion of the pinned Grafana, unique panel ids, provisioned datasource uids). When `docker compose`
 // works, `docker compose config -q` runs too. Prints one line per check; exits 1 with every reason on failure.
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import Ajv from 'ajv'
 import YAML from 'yaml'
@@ -279,6 +280,37 @@ function main () {
     const tokenConfig = compose.configs?.['metrics-token']?.content
     if (tokenConfig !== undefined && tokenConfig !== envOf(services.gateway ?? {}).METRICS_TOKEN) problems.push('the metrics-token config differs from the gateway\'s METRICS_TOKEN')
     if (problems.length) throw new Error(problems.join('; '))
+  })
+
+  check('promtool check config prometheus.yml (when promtool is on PATH; mounted files mapped to temp copies)', () => {
+    const probe = spawnSync('promtool', ['--version'], { encoding: 'utf8', timeout: 15_000 })
+    if (probe.status !== 0) {
+      console.log('     skipped: promtool is not on PATH (Debian: apt-get install prometheus)')
+      return
+    }
+    const prometheus = services.prometheus
+    const command = [prometheus?.command ?? []].flat()
+    const target = command.find((c) => c.startsWith('--config.file='))?.split('=')[1]
+    const mount = prometheus && mountsOf(prometheus).find((m) => m.source && m.target === target)
+    if (!mount) throw new Error('no prometheus config mount to check')
+    const dir = mkdtempSync(join(tmpdir(), 'check-compose-'))
+    try {
+      let text = readFileSync(inProject(mount.source), 'utf8')
+      // Files Prometheus reads inside its container (the metrics token from `configs:`) exist only there.
+      for (const c of prometheus.configs ?? []) {
+        const source = typeof c === 'string' ? c : c.source
+        const path = typeof c === 'string' ? `/${c}` : c.target ?? `/${c.source}`
+        const local = join(dir, source)
+        writeFileSync(local, compose.configs?.[source]?.content ?? readFileSync(inProject(compose.configs?.[source]?.file ?? ''), 'utf8'))
+        text = text.replaceAll(path, local)
+      }
+      writeFileSync(join(dir, 'prometheus.yml'), text)
+      const run = spawnSync('promtool', ['check', 'config', join(dir, 'prometheus.yml')], { encoding: 'utf8', timeout: 30_000 })
+      if (run.status !== 0) throw new Error(`promtool: ${(run.stderr || run.stdout).trim()}`)
+      console.log(`     ${probe.stdout.split('\n')[0].trim()}: valid`)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   check('alloy ships the file the gateway writes (AUDIT_LOG_PATH, one shared volume) to the loki service', () => {
