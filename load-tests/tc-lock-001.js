@@ -17,7 +17,7 @@ import { exactThresholds, expectExact } from './lib/checks.js'
 import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
 const TC = 'tc-lock-001'
-const { rounds, concurrency, distinctUsers, depositsPerUser, slowMs } = profileFor(TC)
+const { rounds, contentionVus, concurrency, distinctUsers, depositsPerUser, slowMs, maxDuration } = profileFor(TC)
 const AMOUNT = 7
 
 http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }, 503))
@@ -25,8 +25,8 @@ http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }, 503))
 export const options = {
   batchPerHost: Math.max(concurrency, distinctUsers),
   scenarios: {
-    contention: { executor: 'per-vu-iterations', exec: 'contention', vus: rounds, iterations: 1, maxDuration: '40s' },
-    distinct_users: { executor: 'per-vu-iterations', exec: 'manyUsers', vus: 1, iterations: depositsPerUser, maxDuration: '40s' }
+    contention: { executor: 'shared-iterations', exec: 'contention', vus: contentionVus, iterations: rounds, maxDuration },
+    distinct_users: { executor: 'per-vu-iterations', exec: 'manyUsers', vus: 1, iterations: depositsPerUser, maxDuration }
   },
   thresholds: {
     checks: [{ threshold: 'rate==1', abortOnFail: true, delayAbortEval: '1s' }],

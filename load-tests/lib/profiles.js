@@ -33,8 +33,13 @@ const PROFILES = {
     full: { agents: 100, users: 50, lowRate: 100, highRate: 3000, low: 30, ramp: 60, high: 30, maxVUs: 1000 }
   },
   'tc-lock-001': {
-    ci: { rounds: 5, concurrency: 8, distinctUsers: 20, depositsPerUser: 2, slowMs: 1000 },
-    full: { rounds: 50, concurrency: 10, distinctUsers: 200, depositsPerUser: 5, slowMs: 1000 }
+    // A round's writes must all meet the lock while its winner holds it (slowMs), so at most `contentionVus` rounds
+    // are in flight: with all 50 at once (700 writes with the distinct users') the gateway took ~500 ms to reach
+    // them on 2 shared cores and a late write won the lock its round's winner had just released. full: 200 distinct
+    // writes at once queue on the 64 upstream connections, so a shorter delay keeps each lock's hold (queue + delay)
+    // well inside LOCK_TTL_MS.
+    ci: { rounds: 5, contentionVus: 5, concurrency: 8, distinctUsers: 20, depositsPerUser: 2, slowMs: 1000, maxDuration: '40s' },
+    full: { rounds: 50, contentionVus: 10, concurrency: 10, distinctUsers: 200, depositsPerUser: 5, slowMs: 500, maxDuration: '120s' }
   },
   'tc-latency-001': {
     ci: { ratePerService: 20, duration: '10s', maxVUs: 20 },
