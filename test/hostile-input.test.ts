@@ -11,6 +11,8 @@ import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { buildCorpus, rawRequest, toBytes, type HostileRequest } from './fixtures/hostile-corpus.js'
+import Fastify from 'fastify'
+import { installErrorHandlers, refuseAmbiguousHeaders } from '../src/error-handler.js'
 import { build, gatewayProcessFor, JWT_SECRET, redisFor, stubsFor } from './helper.js'
 import { buildUserService } from '../src/services/user/app.js'
 
@@ -333,4 +335,21 @@ t.test('/metrics: what metrics-exact does not cover (HEAD, odd paths, a query to
     const res = await asRemote('GET', '/metrics', { authorization: header })
     t.same({ status: res.statusCode, body: res.json() }, { status: 403, body: refused }, `authorization with ${what} is refused`)
   }
+})
+
+t.test('refuseAmbiguousHeaders on a bare Fastify(): one Host (HTTP/1.1) and at most one Authorization', async (t) => {
+  const app = Fastify()
+  installErrorHandlers(app)
+  app.addHook('onRequest', refuseAmbiguousHeaders)
+  app.get('/', async (request) => ({ authorization: request.headers.authorization ?? null }))
+  t.teardown(() => app.close())
+  const refused = (message: string) => ({ statusCode: 400, error: 'Bad Request', message, code: 'GW_BAD_REQUEST' })
+  // An array value is sent as repeated header lines (rawHeaders), as Node's parser would see them.
+  const repeated = (name: string, values: string[]): Record<string, string[]> => ({ [name]: values })
+  const two = await app.inject({ url: '/', headers: repeated('authorization', ['Bearer a', 'Bearer b']) })
+  t.same({ status: two.statusCode, body: two.json() }, { status: 400, body: refused('Send one Authorization header') }, 'two Authorization headers')
+  const hosts = await app.inject({ url: '/', headers: repeated('host', ['a.example', 'b.example']) })
+  t.same({ status: hosts.statusCode, body: hosts.json() }, { status: 400, body: refused('An HTTP/1.1 request needs exactly one Host header') }, 'two Host headers')
+  const one = await app.inject({ url: '/', headers: { authorization: 'Bearer a' } })
+  t.same({ status: one.statusCode, body: one.json() }, { status: 200, body: { authorization: 'Bearer a' } }, 'one of each passes')
 })
