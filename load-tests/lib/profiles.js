@@ -42,8 +42,11 @@ const PROFILES = {
     full: { rounds: 50, contentionVus: 10, concurrency: 10, distinctUsers: 200, depositsPerUser: 5, slowMs: 500, maxDuration: '120s' }
   },
   'tc-latency-001': {
-    ci: { ratePerService: 20, duration: '10s', maxVUs: 20 },
-    full: { ratePerService: 100, duration: '60s', maxVUs: 100 }
+    // Default bounds (LATENCY_*_MS override them). ci runs on a shared 2-core CI box where k6, the stack and other
+    // jobs compete: p99 of 200 samples is its worst 2, and reached 335 ms there with the gateway answering in ~10 ms
+    // (p50). full is meant for a quiet machine: 100 / 300 ms.
+    ci: { ratePerService: 20, duration: '10s', maxVUs: 20, p90Ms: 200, p99Ms: 750 },
+    full: { ratePerService: 100, duration: '60s', maxVUs: 100, p90Ms: 100, p99Ms: 300 }
   },
   'tc-load-basic': {
     ci: { vus: 10, duration: '10s', agents: 10000 },
