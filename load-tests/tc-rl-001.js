@@ -25,7 +25,8 @@ export const options = {
   thresholds: {
     checks: [{ threshold: 'rate==1', abortOnFail: true, delayAbortEval: '1s' }],
     ...exactThresholds(1),
-    'http_req_duration{name:GET /users/:id}': ['p(95)<200', 'p(99)<500']
+    // A sanity bound (the TC is about counts): 429s are answered before the upstream, 200s go through it.
+    'http_req_duration{name:GET /users/:id}': ['p(95)<300', 'p(99)<1000']
   },
   summaryTrendStats: SUMMARY_TREND_STATS
 }
