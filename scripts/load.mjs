@@ -9,7 +9,8 @@
 // results/<tc>.html (k6 web dashboard export), results/<tc>.log (k6 output). Prints one table, exits 1 if any failed.
 //
 // Env: PROFILE=ci|full (default ci), BASE_URL + AUTH_ADMIN_URL/USER_ADMIN_URL/ORDER_ADMIN_URL (a running stack),
-// PROMETHEUS_URL (a running Prometheus with --web.enable-remote-write-receiver), K6_BIN, RESULTS_DIR (default results).
+// PROMETHEUS_URL (a running Prometheus with --web.enable-remote-write-receiver), K6_BIN, RESULTS_DIR (default results,
+// relative to the repository or absolute).
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
@@ -17,6 +18,10 @@ import { join, relative, resolve } from 'node:path'
 import { ROOT, freePort, startGateway, startRedis, startStubs, waitFor } from './lib/stack.mjs'
 import { startPrometheus } from './lib/prometheus.mjs'
 import { k6Binary, k6Version, runK6 } from './lib/k6.mjs'
+
+const PROFILE = process.env.PROFILE || 'ci'
+const RESULTS_DIR = process.env.RESULTS_DIR || 'results'
+const EXTERNAL = Boolean(process.env.BASE_URL)
 
 // Gateway settings for every TC: Redis mode, k6's X-Forwarded-For trusted, a global limit that never binds (the
 // rl TCs set their own), quiet logs.
@@ -29,7 +34,8 @@ const BASE_GATEWAY_ENV = { TRUST_PROXY: 'true', LOG_LEVEL: 'warn', RATE_LIMIT_MA
 const TCS = {
   'tc-rl-001': { short: true, about: 'rate limit: past the limit → 429, nothing reaches the upstream', gateway: { RATE_LIMIT_MAX: '100' } },
   'tc-rl-002': { short: true, about: 'rate-limit headers on every response, Remaining −1 each', gateway: { RATE_LIMIT_MAX: '100' } },
-  'tc-cb-001': { short: true, about: 'breaker opens after 5 failures, then fast 503s', gateway: { BREAKER_RESET_TIMEOUT_MS: '60000', USER_TIMEOUT_MS: '1000' } },
+  // ci: a 1 s upstream timeout keeps the hanging trip short; full: the default 5 s.
+  'tc-cb-001': { short: true, about: 'breaker opens after 5 failures, then fast 503s', gateway: { BREAKER_RESET_TIMEOUT_MS: '60000', USER_TIMEOUT_MS: PROFILE === 'ci' ? '1000' : '5000' } },
   'tc-cb-002': { about: 'breaker half-opens, 3 successes close it, traffic resumes', gateway: { BREAKER_RESET_TIMEOUT_MS: '2000' } },
   'tc-mon-001': { short: true, about: '/metrics deltas equal the requests sent' },
   'tc-audit-001': { short: true, about: 'audit log holds exactly the security events caused', verify: verifyAuditLog },
@@ -45,10 +51,6 @@ const TCS = {
 const EXPECTATION_VARS = ['RATE_LIMIT_MAX', 'RATE_LIMIT_WINDOW_MS', 'RATE_LIMIT_DEMO_MAX', 'BREAKER_FAILURE_THRESHOLD', 'BREAKER_SUCCESS_THRESHOLD',
   'BREAKER_RESET_TIMEOUT_MS', 'USER_TIMEOUT_MS', 'AGENT_QUOTA_CAPACITY']
 const TREND_STATS = 'p(50),p(90),p(95),p(99),min,max,avg'
-
-const PROFILE = process.env.PROFILE || 'ci'
-const RESULTS_DIR = process.env.RESULTS_DIR || 'results'
-const EXTERNAL = Boolean(process.env.BASE_URL)
 
 function durationS (text) {
   const match = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(text)
@@ -124,9 +126,9 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 async function runTc (tc, stack, prometheus, stamp) {
   const spec = TCS[tc]
-  const resultsJson = join(ROOT, RESULTS_DIR, `${tc}.json`)
-  const auditPath = join(ROOT, RESULTS_DIR, `${tc}.audit.jsonl`)
-  const htmlReport = join(ROOT, RESULTS_DIR, `${tc}.html`)
+  const resultsJson = resolve(ROOT, RESULTS_DIR, `${tc}.json`)
+  const auditPath = resolve(ROOT, RESULTS_DIR, `${tc}.audit.jsonl`)
+  const htmlReport = resolve(ROOT, RESULTS_DIR, `${tc}.html`)
   rmSync(resultsJson, { force: true })
   rmSync(htmlReport, { force: true })
   const gatewayEnv = { ...BASE_GATEWAY_ENV, ...spec.gateway }
@@ -159,7 +161,7 @@ async function runTc (tc, stack, prometheus, stamp) {
       // The export needs two snapshots: 1 s keeps the charts readable, 100 ms gives the seconds-long TCs some.
       K6_WEB_DASHBOARD_PERIOD: spec.short ? '100ms' : '1s'
     },
-    logFile: join(ROOT, RESULTS_DIR, `${tc}.log`),
+    logFile: resolve(ROOT, RESULTS_DIR, `${tc}.log`),
     timeoutMs: timeoutS * 1000
   })
   const run = await currentK6.promise
@@ -179,8 +181,8 @@ async function runTc (tc, stack, prometheus, stamp) {
     else info.push(verdict.detail)
   }
   if (!existsSync(htmlReport)) info.push(`no ${RESULTS_DIR}/${tc}.html: k6 skips the dashboard export when a run is shorter than two periods`)
-  if (reasons.length && existsSync(join(ROOT, RESULTS_DIR, `${tc}.log`))) {
-    const tail = readFileSync(join(ROOT, RESULTS_DIR, `${tc}.log`), 'utf8').split('\n').filter((l) => /level=(error|warn)|✗/.test(l)).slice(-15)
+  if (reasons.length && existsSync(resolve(ROOT, RESULTS_DIR, `${tc}.log`))) {
+    const tail = readFileSync(resolve(ROOT, RESULTS_DIR, `${tc}.log`), 'utf8').split('\n').filter((l) => /level=(error|warn)|✗/.test(l)).slice(-15)
     if (tail.length) console.log(tail.map((l) => `    | ${l}`).join('\n'))
   }
   return { tc, testid, passed: reasons.length === 0, reasons, info, seconds: run.ms / 1000, ...figures(data) }
@@ -296,7 +298,7 @@ function checksOf (group, out = new Map()) {
 /** Markdown lines: every check (with its count) and every threshold (with the value it judged) of one TC. */
 function assertionLines (tc) {
   let data
-  try { data = JSON.parse(readFileSync(join(ROOT, RESULTS_DIR, `${tc}.json`), 'utf8')) } catch { return ['- (no summary)'] }
+  try { data = JSON.parse(readFileSync(resolve(ROOT, RESULTS_DIR, `${tc}.json`), 'utf8')) } catch { return ['- (no summary)'] }
   const checks = [...checksOf(data.root_group)].map(([name, c]) => `- ${c.fails ? '✗' : '✓'} check: ${name} (${c.fails ? `${c.fails} of ${c.passes + c.fails} failed` : `${c.passes}×`})`)
   const thresholds = Object.entries(data.metrics).flatMap(([metric, def]) => Object.entries(def.thresholds ?? {})
     .map(([expr, r]) => `- ${r.ok ? '✓' : '✗'} threshold: \`${metric}\` \`${expr}\` (${thresholdValue(expr, def.values)})`))
@@ -351,15 +353,15 @@ ${assertionLines(r.tc).join('\n')}
  */
 async function screenshotDashboard (rows, folder) {
   const chromium = process.env.CHROMIUM ?? 'chromium'
-  const row = rows.find((r) => r.tc === 'tc-spike' && r.passed) ?? rows.find((r) => existsSync(join(ROOT, RESULTS_DIR, `${r.tc}.html`)))
-  if (!row || !existsSync(join(ROOT, RESULTS_DIR, `${row.tc}.html`))) return undefined
+  const row = rows.find((r) => r.tc === 'tc-spike' && r.passed) ?? rows.find((r) => existsSync(resolve(ROOT, RESULTS_DIR, `${r.tc}.html`)))
+  if (!row || !existsSync(resolve(ROOT, RESULTS_DIR, `${row.tc}.html`))) return undefined
   const profile = mkdtempSync(join(tmpdir(), 'gw-chromium-'))
   mkdirSync(resolve(ROOT, folder), { recursive: true })
   const file = resolve(ROOT, folder, 'k6-dashboard.png')
   try {
     const result = spawnSync(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${profile}`, '--hide-scrollbars',
-      '--virtual-time-budget=5000', `--screenshot=${file}`, '--window-size=1400,1000', `file://${join(ROOT, RESULTS_DIR, `${row.tc}.html`)}`],
+      '--virtual-time-budget=5000', `--screenshot=${file}`, '--window-size=1400,1000', `file://${resolve(ROOT, RESULTS_DIR, `${row.tc}.html`)}`],
     { timeout: 60_000, stdio: 'ignore' })
     if (result.error || result.status !== 0) {
       console.error(`screenshot skipped: ${chromium} ${result.error?.message ?? `exited ${result.status}`} (apt-get install chromium, or set CHROMIUM)`)
@@ -394,7 +396,7 @@ async function main () {
   if (PROFILE !== 'ci' && PROFILE !== 'full') throw new Error(`PROFILE must be ci or full, got ${PROFILE}`)
   const bin = k6Binary()
   const version = k6Version(bin)
-  mkdirSync(join(ROOT, RESULTS_DIR), { recursive: true })
+  mkdirSync(resolve(ROOT, RESULTS_DIR), { recursive: true })
   const started = new Date()
   const loadAvg = loadavg().map((l) => l.toFixed(2)).join(' ')
   const stamp = started.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')
@@ -424,7 +426,7 @@ async function main () {
   console.log(`\n${textTable(rows)}\n\n${rows.filter((r) => r.passed).length}/${rows.length} passed in ${totalS.toFixed(0)} s (PROFILE=${PROFILE}); per TC: ${RESULTS_DIR}/<tc>.json, .html, .log`)
   const promCheck = (await checkPrometheus(prometheus, rows)).replace(prometheus.url, 'the run\'s Prometheus')
   console.log(promCheck.replace(/`/g, ''))
-  writeFileSync(join(ROOT, RESULTS_DIR, 'load-run.json'), JSON.stringify({ started, profile: PROFILE, totalS, rows }, null, 2))
+  writeFileSync(resolve(ROOT, RESULTS_DIR, 'load-run.json'), JSON.stringify({ started, profile: PROFILE, totalS, rows }, null, 2))
   if (report) {
     const command = `PROFILE=${PROFILE} npm run load -- ${process.argv.slice(2).join(' ')}`
     const screenshot = await screenshotDashboard(rows, join(report, '..'))
