@@ -15,7 +15,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join, relative, resolve } from 'node:path'
-import { ROOT, freePort, startGateway, startRedis, startStubs, waitFor } from './lib/stack.mjs'
+import { ROOT, freePort, setFault, startGateway, startRedis, startStubs, waitFor } from './lib/stack.mjs'
 import { startPrometheus } from './lib/prometheus.mjs'
 import { k6Binary, k6Version, runK6 } from './lib/k6.mjs'
 
@@ -97,7 +97,9 @@ async function startOwnStack () {
       gateway = await startGateway({ ...stubs.gatewayEnv, REDIS_URL: redis.url, PORT: String(gatewayPort), ...env })
       return gateway
     },
-    async stopGateway () { await gateway?.stop() }
+    async stopGateway () { await gateway?.stop() },
+    /** Every stub back to "ok": a TC that failed in setup() never reached the teardown that heals its fault. */
+    async resetFaults () { await Promise.all([stubs.auth, stubs.user, stubs.order].map((stub) => setFault(stub, 'ok'))) }
   }
 }
 
@@ -135,6 +137,7 @@ async function runTc (tc, stack, prometheus, stamp) {
   let gateway
   let gatewayExit
   if (stack.restartGateway) {
+    await stack.resetFaults()
     rmSync(auditPath, { force: true })
     gateway = await stack.restartGateway({ ...gatewayEnv, AUDIT_LOG_PATH: auditPath })
     gateway.process.once('exit', (code, signal) => { gatewayExit = `gateway exited during the run (${code ?? signal}): ${gateway.stderr().slice(-500)}` })
