@@ -24,7 +24,7 @@ http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }, 429, 503)
 
 export const options = {
   scenarios: {
-    soak: { executor: 'constant-arrival-rate', exec: 'soak', rate, timeUnit: '1s', duration: DURATION, preAllocatedVUs: Math.ceil(maxVUs / 3), maxVUs }
+    soak: { executor: 'constant-arrival-rate', exec: 'soak', rate, timeUnit: '1s', duration: DURATION, preAllocatedVUs: rate, maxVUs }
   },
   thresholds: {
     checks: ['rate>0.999'],
