@@ -6,7 +6,9 @@
 //   p95, p99    B slower than A by more than --tolerance % (and by more than --min-ms, so sub-ms noise is ignored)
 //   error %     B's share of errors other than 429 higher by more than --error-tolerance percentage points
 //   throughput  B's req/s lower than A's by more than --tolerance %
-// Exits 1 when anything regressed, 2 on bad usage.
+// Exits 1 when anything regressed, 2 on bad usage or when the folders hold runs of different profiles.
+// Latency on a shared machine moves with what else runs there: two runs of the same code on a busy 2-core box
+// differed by up to ×2 in p95, so compare runs from a quiet machine, or widen --tolerance and --min-ms.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -45,6 +47,16 @@ function figures (file) {
   }
 }
 
+/** What `npm run load` wrote about the run (profile, start, load average), when the folder has its load-run.json. */
+function runInfo (dir) {
+  try {
+    const { started, profile, loadAvg } = JSON.parse(readFileSync(join(dir, 'load-run.json'), 'utf8'))
+    return { profile, text: `PROFILE=${profile}, started ${started}${loadAvg ? `, load average ${loadAvg}` : ''}` }
+  } catch {
+    return { text: 'no load-run.json' }
+  }
+}
+
 const summaries = (dir) => new Map(readdirSync(dir).filter((f) => /^tc-[\w-]+\.json$/.test(f)).map((f) => [f.replace(/\.json$/, ''), join(dir, f)]))
 
 function compare (a, b, { tolerance, errorTolerance, minMs }) {
@@ -77,6 +89,10 @@ function table (rows) {
 }
 
 const { dirs: [dirA, dirB], opts } = parseArgs(process.argv.slice(2))
+const [infoA, infoB] = [runInfo(dirA), runInfo(dirB)]
+if (infoA.profile && infoB.profile && infoA.profile !== infoB.profile) {
+  usage(`A ran PROFILE=${infoA.profile} and B PROFILE=${infoB.profile}: their figures are not comparable`)
+}
 const a = summaries(dirA)
 const b = summaries(dirB)
 const rows = []
@@ -92,7 +108,8 @@ for (const tc of [...new Set([...a.keys(), ...b.keys()])].sort()) {
   }
 }
 if (rows.length === 0) usage(`no tc-*.json in ${dirA} or ${dirB}`)
-console.log(`A = ${dirA}   B = ${dirB}   tolerance ${opts.tolerance} % (latency, throughput), ${opts.errorTolerance} pp (errors), min ${opts.minMs} ms\n`)
+console.log(`A = ${dirA} (${infoA.text})\nB = ${dirB} (${infoB.text})`)
+console.log(`tolerance ${opts.tolerance} % (latency, throughput), ${opts.errorTolerance} pp (errors), min ${opts.minMs} ms\n`)
 console.log(table(rows))
 console.log(`\n${regressions ? `${regressions} regression(s)` : 'no regressions'}`)
 process.exit(regressions ? 1 : 0)

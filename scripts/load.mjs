@@ -429,7 +429,7 @@ async function main () {
   console.log(`\n${textTable(rows)}\n\n${rows.filter((r) => r.passed).length}/${rows.length} passed in ${totalS.toFixed(0)} s (PROFILE=${PROFILE}); per TC: ${RESULTS_DIR}/<tc>.json, .html, .log`)
   const promCheck = (await checkPrometheus(prometheus, rows)).replace(prometheus.url, 'the run\'s Prometheus')
   console.log(promCheck.replace(/`/g, ''))
-  writeFileSync(resolve(ROOT, RESULTS_DIR, 'load-run.json'), JSON.stringify({ started, profile: PROFILE, totalS, rows }, null, 2))
+  writeFileSync(resolve(ROOT, RESULTS_DIR, 'load-run.json'), JSON.stringify({ started, profile: PROFILE, loadAvg, totalS, rows }, null, 2))
   if (report) {
     const command = `PROFILE=${PROFILE} npm run load -- ${process.argv.slice(2).join(' ')}`
     const screenshot = await screenshotDashboard(rows, join(report, '..'))
