@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { Pool } from 'undici'
+import { Pool, type Dispatcher } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { UpstreamDeadlineError, UpstreamServerError } from '../src/lib/upstream-errors.js'
 
@@ -21,6 +21,79 @@ export interface UpstreamCall {
 
 export interface UpstreamResponse { statusCode: number, contentType: string, body: string }
 
+type Controller = Parameters<NonNullable<Dispatcher.DispatchHandler['onRequestStart']>>[0]
+
+/**
+ * One upstream call as an undici dispatch handler: the answer is buffered into a string and the per-call deadline
+ * aborts the request through undici's own controller. Hand-written rather than `pool.request()` + `body.text()` +
+ * an AbortController: those add per call an async resource, a Readable stream for the body and an AbortSignal with
+ * its EventTarget listeners, about a quarter of the gateway's own CPU per proxied request (docs/PERFORMANCE.md).
+ */
+class BufferedCall implements Dispatcher.DispatchHandler {
+  private controller: Controller | undefined
+  private abortReason: Error | undefined
+  private settled = false
+  private statusCode = 0
+  private contentType = DEFAULT_CONTENT_TYPE
+  private chunks: Buffer[] = []
+  private readonly timer: NodeJS.Timeout
+
+  constructor (
+    private readonly name: UpstreamName,
+    timeoutMs: number,
+    private readonly resolve: (response: UpstreamResponse) => void,
+    private readonly reject: (err: Error) => void
+  ) {
+    // The deadline covers queueing, connect, headers and body together, and answers on time even while the request
+    // still waits for a free connection (it is aborted as soon as it gets one).
+    this.timer = setTimeout(() => this.abort(new UpstreamDeadlineError(name, timeoutMs)), timeoutMs)
+  }
+
+  private abort (err: Error): void {
+    this.fail(err)
+    if (this.controller) this.controller.abort(err)
+    else this.abortReason = err
+  }
+
+  private fail (err: Error): void {
+    if (this.settled) return
+    this.settled = true
+    clearTimeout(this.timer)
+    this.reject(err)
+  }
+
+  onRequestStart (controller: Controller): void {
+    this.controller = controller
+    if (this.abortReason) controller.abort(this.abortReason)
+  }
+
+  onResponseStart (_controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    this.statusCode = statusCode
+    const type = headers['content-type']
+    if (type !== undefined) this.contentType = String(type)
+  }
+
+  onResponseData (_controller: Controller, chunk: Buffer): void {
+    this.chunks.push(chunk)
+  }
+
+  onResponseEnd (): void {
+    if (this.settled) return
+    if (this.statusCode >= 500) return this.fail(new UpstreamServerError(this.name, this.statusCode))
+    this.settled = true
+    clearTimeout(this.timer)
+    const chunks = this.chunks
+    const body = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')
+    this.resolve({ statusCode: this.statusCode, contentType: this.contentType, body })
+  }
+
+  onResponseError (_controller: Controller, err: Error): void {
+    this.fail(err)
+  }
+}
+
+const DEFAULT_CONTENT_TYPE = 'application/json; charset=utf-8'
+
 function createUpstreams (opts: UpstreamsOptions) {
   const pools = new Map(UPSTREAM_NAMES.map((name) => [name, new Pool(opts.targets[name].url, {
     connections: opts.connections,
@@ -32,27 +105,19 @@ function createUpstreams (opts: UpstreamsOptions) {
      * One HTTP call; small bodies are buffered (cheaper than streaming them). A 5xx answer throws; so does the
      * deadline (connect, headers and body together), which aborts the request so the socket is not left busy.
      */
-    async call (name: UpstreamName, call: UpstreamCall): Promise<UpstreamResponse> {
+    call (name: UpstreamName, call: UpstreamCall): Promise<UpstreamResponse> {
       const timeoutMs = opts.targets[name].timeoutMs
-      const deadline = new AbortController()
-      const timer = setTimeout(() => deadline.abort(new UpstreamDeadlineError(name, timeoutMs)), timeoutMs)
-      try {
-        const res = await pools.get(name)!.request({
+      return new Promise((resolve, reject) => {
+        pools.get(name)!.dispatch({
           method: call.method,
           path: call.path,
           headers: call.headers,
           body: call.body,
-          signal: deadline.signal,
           // undici's own timers stay as a backstop; the deadline above fires first and on time.
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs
-        })
-        const body = await res.body.text()
-        if (res.statusCode >= 500) throw new UpstreamServerError(name, res.statusCode)
-        return { statusCode: res.statusCode, contentType: String(res.headers['content-type'] ?? 'application/json; charset=utf-8'), body }
-      } finally {
-        clearTimeout(timer)
-      }
+        }, new BufferedCall(name, timeoutMs, resolve, reject))
+      })
     },
     async close () {
       await Promise.all([...pools.values()].map((pool) => pool.close()))
