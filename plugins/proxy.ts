@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { outcomeOf, toGatewayError } from '../src/lib/upstream-errors.js'
+import { outcomeOf, toGatewayError, type UpstreamOutcome } from '../src/lib/upstream-errors.js'
 import type { UpstreamCall, UpstreamName, UpstreamResponse } from './upstreams.js'
 
 /** Sends an upstream's answer as is (status, content type, body): no parse, no re-serialisation. */
@@ -19,6 +19,15 @@ declare module 'fastify' {
 
 export default fp(async function proxy (fastify: FastifyInstance) {
   const { upstreamDuration } = fastify.gatewayMetrics
+  // One bound child per (upstream, outcome), made on first use: prom-client's startTimer would allocate an hrtime
+  // array, two closures and a merged labels object per call.
+  const observers = new Map<string, (seconds: number) => void>()
+  function observeUpstream (upstream: UpstreamName, outcome: UpstreamOutcome, startedAt: number): void {
+    const key = `${upstream}:${outcome}`
+    let observe = observers.get(key)
+    if (observe === undefined) observers.set(key, observe = upstreamDuration.labels({ upstream, outcome }).observe)
+    observe((performance.now() - startedAt) / 1000)
+  }
 
   // Headers are built from an allow-list, so hop-by-hop and client credentials never travel upstream.
   function upstreamHeaders (request: FastifyRequest, hasBody: boolean): Record<string, string> {
@@ -31,14 +40,14 @@ export default fp(async function proxy (fastify: FastifyInstance) {
 
   fastify.decorate('callUpstream', async function callUpstream (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, call: ForwardCall) {
     const breaker = fastify.breakers[upstream]
-    const endTimer = upstreamDuration.startTimer({ upstream })
+    const startedAt = performance.now()
     try {
       const response = await breaker.fire(() => fastify.upstreams.call(upstream, { ...call, headers: upstreamHeaders(request, call.body !== undefined) }))
-      endTimer({ outcome: response.statusCode >= 400 ? 'client_error' : 'success' })
+      observeUpstream(upstream, response.statusCode >= 400 ? 'client_error' : 'success', startedAt)
       return response
     } catch (err) {
       const outcome = outcomeOf(err)
-      endTimer({ outcome })
+      observeUpstream(upstream, outcome, startedAt)
       if (outcome === 'circuit_open') reply.header('retry-after', Math.max(1, Math.ceil(breaker.retryInMs / 1000)))
       else request.log.warn({ err, upstream }, 'upstream call failed')
       throw toGatewayError(upstream, err)

@@ -33,7 +33,11 @@ export class ThresholdBreaker {
       resetTimeout: opts.resetTimeoutMs,
       errorThresholdPercentage: 100, // never opens by percentage (a rate cannot exceed 100): the count below decides
       volumeThreshold: Number.MAX_SAFE_INTEGER,
-      errorFilter: (err: unknown) => !(opts.isFailure ?? (() => true))(err)
+      errorFilter: (err: unknown) => !(opts.isFailure ?? (() => true))(err),
+      // Nothing reads opossum's rolling statistics (the counts above decide): no latency list kept per call and
+      // sorted, no snapshot timer.
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false
     })
     this.breaker.on('open', () => {
       this.openedAt = Date.now()
