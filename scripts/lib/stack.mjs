@@ -2,7 +2,7 @@
 // redis-server, the three stubs and gateway processes. Shared by test/helper.ts and every script in scripts/.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
@@ -12,15 +12,35 @@ import { fileURLToPath } from 'node:url'
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const DIST = join(ROOT, 'dist', 'src')
 
-/** A free TCP port on 127.0.0.1 (the OS picks it; the tiny reuse race is acceptable for tests). */
-export async function freePort () {
+// Listening ports come from below the kernel's ephemeral range: a port from that range can be taken by any outgoing
+// connection on the machine while its server is down, and a stub or Redis restarted on it would meet EADDRINUSE.
+function listenRange () {
+  try {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    if (low > 11_000) return [10_000, low - 1]
+  } catch {}
+  return [0, 0]
+}
+const [PORT_LOW, PORT_HIGH] = listenRange()
+
+async function tryListen (port) {
   const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address()
+  server.listen(port, '127.0.0.1')
+  const ok = await Promise.race([once(server, 'listening').then(() => true), once(server, 'error').then(() => false)])
+  if (!ok) return undefined
+  const chosen = server.address().port
   server.close()
   await once(server, 'close')
-  return port
+  return chosen
+}
+
+/** A free TCP port on 127.0.0.1, outside the ephemeral range when it is known (the tiny reuse race is acceptable). */
+export async function freePort () {
+  for (let attempt = 0; PORT_HIGH > 0 && attempt < 100; attempt++) {
+    const port = await tryListen(PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW + 1)))
+    if (port) return port
+  }
+  return tryListen(0)
 }
 
 /** Polls `check` until it returns a truthy value or the deadline passes (then throws with `what`). */
