@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
 import { buildGateway, type Gateway, type GatewayOverrides } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import { startRedis, startStubs, startGateway, waitFor } from '../scripts/lib/stack.mjs'
+import { startRedis, startStubs, startGateway } from '../scripts/lib/stack.mjs'
 
 export { waitFor, setFault, servedCount, startStub, freePort } from '../scripts/lib/stack.mjs'
 
