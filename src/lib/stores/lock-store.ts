@@ -81,7 +81,15 @@ export function createRedisLockStore (redis: RedisClient): LockStore {
   return {
     async acquire (userId, ttlMs) {
       const token = randomUUID()
-      const fence = await client.gatewayLockAcquire(keys.lock(userId), keys.fence(userId), token, ttlMs)
+      let fence: number
+      try {
+        fence = await client.gatewayLockAcquire(keys.lock(userId), keys.fence(userId), token, ttlMs)
+      } catch (err) {
+        // A command that timed out here may still run once a stalled Redis catches up, leaving a lock nobody holds
+        // (the caller answers 503): queue our compare-and-delete behind it on the same connection so it never outlives us.
+        client.gatewayLockRelease(keys.lock(userId), token).catch(() => {})
+        throw err
+      }
       return fence === 0 ? null : { userId, token, fence: Number(fence) }
     },
     async release ({ userId, token }) {
