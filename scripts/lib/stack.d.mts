@@ -13,3 +13,4 @@ export function startStubs (env?: Record<string, string>): Promise<{ auth: Stub,
 export function startGateway (env?: Record<string, string>, opts?: { output?: 'ignore' | 'inherit' | 'capture' }): Promise<NodeProcess & { stop (signal?: NodeJS.Signals): Promise<void> }>
 export function setFault (stub: { url: string }, mode: 'ok' | 'fail' | 'slow' | 'hang', delayMs?: number): Promise<void>
 export function servedCount (stub: { url: string }): Promise<number>
+export function reapOnExit (name: string): { track (get: () => ChildProcess | undefined): () => ChildProcess | undefined, killAll (): void }

@@ -179,3 +179,20 @@ export async function servedCount (stub) {
   const res = await fetch(`${stub.url}/__fault`)
   return (await res.json()).served
 }
+
+/**
+ * SIGKILLs every tracked child still running when this script exits, is interrupted or breaks, so a chaos or soak
+ * run never leaves processes behind. `track(() => stub.process)` takes a getter: a restarted process is followed.
+ */
+export function reapOnExit (name) {
+  const getters = new Set()
+  const killAll = () => {
+    for (const get of getters) {
+      const child = get()
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    }
+  }
+  process.on('exit', killAll)
+  for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => { console.error(`${name}: ${signal}, tearing down`); killAll(); process.exit(2) })
+  return { track (get) { getters.add(get); return get }, killAll }
+}
