@@ -10,7 +10,7 @@ import { profileFor } from './lib/profiles.js'
 import { clientIp, get, post } from './lib/http.js'
 import { loginUsers, newRunId } from './lib/auth.js'
 import { probeHealth } from './lib/stack.js'
-import { phaseOf, randomInt, spendTokens } from './lib/traffic.js'
+import { phaseOf, randomInt, spendTokens, warmUp } from './lib/traffic.js'
 import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
 const TC = 'tc-res-001'
@@ -48,6 +48,7 @@ export const options = {
 export function setup () {
   probeHealth()
   const runId = newRunId()
+  warmUp(runId)
   return { runId, users: loginUsers(runId, 'res', userCount) }
 }
 

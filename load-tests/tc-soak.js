@@ -9,7 +9,7 @@ import { profileFor, seconds } from './lib/profiles.js'
 import { clientIp } from './lib/http.js'
 import { loginUsers, newRunId } from './lib/auth.js'
 import { metricValue, probeHealth, scrape } from './lib/stack.js'
-import { mixedRequest, phaseOf, randomInt } from './lib/traffic.js'
+import { mixedRequest, phaseOf, randomInt, warmUp } from './lib/traffic.js'
 import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
 const TC = 'tc-soak'
@@ -42,6 +42,7 @@ const rssMb = () => metricValue(scrape(), 'process_resident_memory_bytes') / 2 *
 export function setup () {
   probeHealth()
   const runId = newRunId()
+  warmUp(runId)
   return { runId, users: loginUsers(runId, 'soak', 20), rssBefore: rssMb() }
 }
 

@@ -8,7 +8,7 @@ import { envNumber } from './lib/config.js'
 import { clientIp } from './lib/http.js'
 import { newRunId } from './lib/auth.js'
 import { probeHealth } from './lib/stack.js'
-import { randomInt, spendTokens } from './lib/traffic.js'
+import { randomInt, spendTokens, warmUp } from './lib/traffic.js'
 import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
 const TC = 'tc-stress'
@@ -47,7 +47,9 @@ export const options = {
 
 export function setup () {
   probeHealth()
-  return { runId: newRunId() }
+  const runId = newRunId()
+  warmUp(runId)
+  return { runId }
 }
 
 // Each agent calls from its own client address, as separate programs would.

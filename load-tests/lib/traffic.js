@@ -2,7 +2,8 @@
 // (so thresholds can hold per phase, e.g. `http_req_duration{phase:recovery}`).
 import { check } from 'k6'
 import exec from 'k6/execution'
-import { get, json, post } from './http.js'
+import { clientIp, get, json, post } from './http.js'
+import { login, userName } from './auth.js'
 import { quotaRefused, quotaTokensSpent } from './metrics.js'
 
 export const randomInt = (min, max) => min + Math.floor(Math.random() * (max - min + 1))
@@ -42,4 +43,28 @@ export function phaseOf (phases) {
   const elapsedS = (Date.now() - exec.scenario.startTime) / 1000
   for (const [name, until] of phases) if (elapsedS < until) return name
   return phases[phases.length - 1][0]
+}
+
+/**
+ * For setup() of the load TCs: every route of their traffic `rounds` times, one request after the other, by a user
+ * and agent of its own, so a freshly started gateway's first requests (JIT, first upstream and Redis connections)
+ * are not what the latency thresholds judge. Setup requests carry no scenario or phase tag, and those thresholds
+ * hold on such tags. Only 200/201 are expected: anything else throws, as a broken stack should before the load.
+ */
+export function warmUp (runId, rounds = 10) {
+  const user = login(userName(runId, 'warmup', 0))
+  const ip = clientIp(runId, 9_999_999)
+  const agentId = `warmup-${runId}`
+  const expect = (res, what) => {
+    if (res.status !== 200 && res.status !== 201) throw new Error(`warm-up: ${what} answered ${res.status}: ${String(res.body).slice(0, 200)}`)
+    return res
+  }
+  for (let i = 0; i < rounds; i++) {
+    expect(get('/api/quota/:agentId', { agentId }, { ip }), 'GET /api/quota/:agentId')
+    expect(post('/api/request', {}, { ip, body: { agentId, tokens: 1 } }), 'POST /api/request')
+    expect(get('/users/:id', { id: user.userId }, { token: user.token }), 'GET /users/:id')
+    expect(post('/users/:id/deposit', { id: user.userId }, { token: user.token, body: { amount: 1 } }), 'POST /users/:id/deposit')
+    const order = expect(post('/orders', {}, { token: user.token, body: { userId: user.userId, item: 'warm-up', quantity: 1, unitPrice: 1 } }), 'POST /orders')
+    expect(get('/orders/:id', { id: json(order).orderId }, { token: user.token }), 'GET /orders/:id')
+  }
 }
