@@ -3,9 +3,10 @@
 //
 // Compares two folders of k6 results (the results/<tc>.json that every TC's handleSummary writes; copy results/
 // aside before a change, run again after) and flags regressions of B against A, TC by TC:
-//   p95, p99    B slower than A by more than --tolerance % (and by more than --min-ms, so sub-ms noise is ignored)
-//   error %     B's share of errors other than 429 higher by more than --error-tolerance percentage points
-//   throughput  B's req/s lower than A's by more than --tolerance %
+//   p50, p95, p99  B slower than A by more than --tolerance % (and by more than --min-ms, so sub-ms noise is ignored);
+//                  p50 is the steadiest of them and the first to show a per-request cost the tail hides
+//   error %        B's share of errors other than 429 higher by more than --error-tolerance percentage points
+//   throughput     B's req/s lower than A's by more than --tolerance %
 // Exits 1 when anything regressed, 2 on bad usage or when the folders hold runs of different profiles.
 // Latency on a shared machine moves with what else runs there: two runs of the same code on a busy 2-core box
 // differed by up to ×2 in p95, so compare runs from a quiet machine, or widen --tolerance and --min-ms.
@@ -40,6 +41,7 @@ function figures (file) {
   const m = JSON.parse(readFileSync(file, 'utf8')).metrics
   const d = m.http_req_duration?.values ?? {}
   return {
+    p50: d.med,
     p95: d['p(95)'],
     p99: d['p(99)'],
     errors: (m.tc_non_429_errors ?? m.http_req_failed)?.values.rate,
@@ -65,6 +67,7 @@ function compare (a, b, { tolerance, errorTolerance, minMs }) {
     const regressed = y > x * (1 + tolerance / 100) && y - x > minMs
     rows.push([name, `${x.toFixed(1)} ms`, `${y.toFixed(1)} ms`, change(x, y), regressed])
   }
+  if (a.p50 !== undefined && b.p50 !== undefined) slower('p50', a.p50, b.p50)
   if (a.p95 !== undefined && b.p95 !== undefined) slower('p95', a.p95, b.p95)
   if (a.p99 !== undefined && b.p99 !== undefined) slower('p99', a.p99, b.p99)
   if (a.errors !== undefined && b.errors !== undefined) {
