@@ -23,7 +23,8 @@ const SHORT = process.argv.includes('--short') || process.env.SOAK_PROFILE === '
 const PROFILE = SHORT ? 'ci' : 'full'
 const DURATION_S = Number(process.env.SOAK_DURATION_S ?? (SHORT ? 150 : 600))
 const WARMUP_S = Number(process.env.SOAK_WARMUP_S ?? (SHORT ? 45 : Math.min(120, Math.max(60, DURATION_S * 0.1))))
-const SAMPLE_S = Number(process.env.SOAK_SAMPLE_S ?? (SHORT ? 3 : 10))
+// Each sample forces a full GC in the gateway (tens of ms, more on a starved machine): not more often than this.
+const SAMPLE_S = Number(process.env.SOAK_SAMPLE_S ?? (SHORT ? 5 : 10))
 const RATE = Number(process.env.SOAK_RATE ?? 150) // requests per second, paced: moderate, not a stress test
 const CONCURRENCY = 12 // enough in-flight room for the paced rate; the pacer, not the workers, sets the load
 const CHURN_PER_S = 2 // requests on a fresh connection each, closed after: socket handling must not leak either
