@@ -2,7 +2,8 @@
 # Installs what the tests, load tests and benchmarks need, idempotently: npm packages, Debian redis-server,
 # prometheus, wrk and nginx-light, and k6 built with Go (cached in .cache/bin, skipped when present).
 # Set SKIP_APT=1 when the Debian packages are already installed some other way; K6_BIN=/path to use your own k6.
-# --npm-only: just the npm packages (what `npm start` needs).
+# --npm-only: just the npm packages (what `npm start` needs). --chromium: also Debian's chromium, which only
+# `npm run load -- all --report` uses (for the k6 dashboard screenshot in docs/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,7 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v wrk >/dev/null || need_apt+=(wrk)
 command -v nginx >/dev/null || need_apt+=(nginx-light)
+if [ "${1:-}" = --chromium ]; then command -v chromium >/dev/null || need_apt+=(chromium); fi
 if [ ${#need_apt[@]} -gt 0 ] && [ "${SKIP_APT:-0}" != 1 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   log "apt-get install ${need_apt[*]}"
@@ -39,6 +41,7 @@ if [ ! -x "$K6" ] || ! "$K6" version 2>/dev/null | grep -q "k6 ${K6_VERSION}"; t
   log "building k6 ${K6_VERSION} with go install (once; cached in .cache/bin)"
   mkdir -p .cache/bin
   GOBIN="$PWD/.cache/bin" go install "go.k6.io/k6@${K6_VERSION}"
+  [ -n "${K6_BIN:-}" ] && log "WARNING: K6_BIN=$K6_BIN is not k6 ${K6_VERSION}; built ${K6_VERSION} into .cache/bin instead: unset K6_BIN to use it"
   K6="$PWD/.cache/bin/k6"
 fi
 log "ready: $(redis-server --version | cut -d' ' -f3) $(prometheus --version 2>&1 | head -1 | cut -d' ' -f3) $("$K6" version | head -1)"
