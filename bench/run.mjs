@@ -186,7 +186,7 @@ async function startNginx (tmp, upstreamPort) {
   return { url, pids: () => [child.pid, ...childPids(child.pid)] }
 }
 
-function machine () {
+function machine (loadAvgAtStart) {
   // nginx -v writes to stderr and wrk -v exits 1: take the first line of whichever stream has one.
   const version = (cmd, a) => {
     const r = spawnSync(cmd, a, { encoding: 'utf8' })
@@ -197,7 +197,7 @@ function machine () {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model,
     memGb: Math.round(totalmem() / 2 ** 30),
-    loadAvgAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
+    loadAvgAtStart,
     node: process.version,
     nginx: version('nginx', ['-v']),
     wrk: version('wrk', ['-v']),
@@ -287,6 +287,7 @@ function targetChecks (rows) {
 // ---------- main ----------
 async function main () {
   const startedAt = new Date()
+  const loadAvgAtStart = loadavg().map((l) => Math.round(l * 100) / 100)
   const boundMs = (settings.rounds * (2 * settings.wrkS + settings.rateS + 15) * (4 + variants.length) + 180) * 1000
   const watchdog = setTimeout(() => { log(`over the ${Math.round(boundMs / 1000)} s bound: stopping`); teardown().finally(() => process.exit(1)) }, boundMs)
   watchdog.unref()
@@ -371,12 +372,12 @@ async function main () {
     ...(settings.gatewayNodeOptions ? [`The gateways ran with NODE_OPTIONS="${settings.gatewayNodeOptions}" (BENCH_GATEWAY_NODE_OPTIONS).`] : [])
   ]
   const goals = targetChecks(rows)
-  const report = { date: startedAt.toISOString(), command: `node bench/run.mjs ${args.join(' ')}`.trim(), machine: machine(), loadAvgAtEnd: loadavg().map((l) => Math.round(l * 100) / 100), settings, notes, table, goals, targets: rows, rounds }
+  const report = { date: startedAt.toISOString(), command: `node bench/run.mjs ${args.join(' ')}`.trim(), machine: machine(loadAvgAtStart), loadAvgAtEnd: loadavg().map((l) => Math.round(l * 100) / 100), settings, notes, table, goals, targets: rows, rounds }
   mkdirSync(join(ROOT, 'results'), { recursive: true })
   writeFileSync(join(ROOT, 'results', 'bench.json'), JSON.stringify(report, null, 2) + '\n')
   const m = report.machine
   console.log(`\nBenchmark (${settings.profile} profile, ${startedAt.toISOString()}, ${m.cpus} CPUs ${m.cpuModel}, ${m.memGb} GB; load avg at start ${m.loadAvgAtStart.join(' ')}, at end ${report.loadAvgAtEnd.join(' ')})`)
-  console.log(`node ${m.node}; ${m.nginx}; wrk ${m.wrk}; ${m.k6}\n`)
+  console.log(`node ${m.node}; ${m.nginx}; ${m.wrk}; ${m.k6}\n`)
   console.log(table)
   console.log('\n' + notes.map((n) => `- ${n}`).join('\n'))
   if (goals.length) console.log(`\nIssue 7 targets (${settings.profile === 'ci' ? 'informational only in the short profile: short runs, 1 000/s' : 'this run'}; never an exit code):\n${goals.map((g) => `- ${g.met ? 'met    ' : 'NOT met'}  ${g.text}`).join('\n')}`)
