@@ -1,6 +1,7 @@
-// What bench/run.mjs and bench/profile.mjs share: the clients' tokens and the warm-up sweep.
+// What bench/run.mjs, bench/profile.mjs and bench/gc-pauses.mjs share: the clients' tokens, the backends, the warm-up.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { startRedis, startStubs } from '../scripts/lib/stack.mjs'
 
 /** The secret the bench gives its gateways (and signs the clients' tokens with). */
 export const JWT_SECRET = 'bench-secret-0123456789abcdefghijklmnopqrstuvwxyz'
@@ -28,4 +29,14 @@ export async function sweepClients (url, tokensFile, concurrency = 50) {
     }
   }))
   if (failed) throw new Error(`warm-up: ${failed} of ${clients.length} requests to ${url} did not answer 200`)
+}
+
+/** The clients' tokens, Redis (unless embedded) and the three stubs; each one's stop is pushed onto `stops`. */
+export async function startBackends ({ tokensFile, embedded, stops }) {
+  await writeTokensFile(tokensFile, 10_000)
+  const redis = embedded ? undefined : await startRedis()
+  if (redis) stops.push(() => redis.stop())
+  const stubs = await startStubs({ JWT_SECRET })
+  stops.push(() => stubs.stop())
+  return { redis, stubs }
 }

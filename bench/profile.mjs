@@ -11,8 +11,8 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync }
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
-import { freePort, startRedis, startStubs } from '../scripts/lib/stack.mjs'
-import { JWT_SECRET, sweepClients, writeTokensFile } from './lib.mjs'
+import { freePort } from '../scripts/lib/stack.mjs'
+import { JWT_SECRET, startBackends, sweepClients } from './lib.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const OUT = join(BENCH, '..', 'results', 'profile')
@@ -67,12 +67,7 @@ mkdirSync(OUT, { recursive: true })
 const stops = []
 try {
   const tokensFile = join(OUT, 'tokens.txt')
-  await writeTokensFile(tokensFile, 10_000)
-
-  const redis = embedded ? undefined : await startRedis()
-  if (redis) stops.push(() => redis.stop())
-  const stubs = await startStubs({ JWT_SECRET })
-  stops.push(() => stubs.stop())
+  const { redis, stubs } = await startBackends({ tokensFile, embedded, stops })
   for (const f of readdirSync(OUT)) if (f.endsWith('.cpuprofile')) rmSync(join(OUT, f))
   const gateway = await startProfiledGateway({
     ...stubs.gatewayEnv,
