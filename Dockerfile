@@ -27,4 +27,5 @@ USER node
 # In a container the listener must not be loopback-only (the code's default); compose sets HOST too.
 ENV HOST=0.0.0.0
 EXPOSE 3000 3001 3002 3003
-CMD ["node", "dist/src/server.js"]
+# A 1 GB heap limit lowers V8's heap growth factor: RSS stays under 150 MB under load at no measured CPU cost (docs/PERFORMANCE.md).
+CMD ["node", "--max-old-space-size=1024", "dist/src/server.js"]

@@ -100,8 +100,8 @@ export async function startRedis ({ port, persistent = false, extraArgs = [] } =
 }
 
 /** Spawns `node <script>` and resolves once it prints "<name> listening on <url>". */
-export async function startNodeProcess (name, script, env, { timeoutMs = 20_000, output = 'ignore' } = {}) {
-  const child = spawn(process.execPath, [script], {
+export async function startNodeProcess (name, script, env, { timeoutMs = 20_000, output = 'ignore', nodeArgs = [] } = {}) {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', output === 'inherit' ? 'inherit' : 'pipe']
   })
@@ -161,10 +161,13 @@ export async function startStubs (env = {}) {
   }
 }
 
+// As `npm start` runs it: a 1 GB heap limit keeps RSS under 150 MB under load (docs/PERFORMANCE.md, Memory).
+const GATEWAY_NODE_ARGS = ['--max-old-space-size=1024']
+
 /** A gateway process (dist/src/server.js) on a free port. */
 export async function startGateway (env = {}, { output } = {}) {
   const port = env.PORT ?? await freePort()
-  const started = await startNodeProcess('gateway', join(DIST, 'server.js'), { ...env, PORT: String(port) }, { output })
+  const started = await startNodeProcess('gateway', join(DIST, 'server.js'), { ...env, PORT: String(port) }, { output, nodeArgs: GATEWAY_NODE_ARGS })
   return { ...started, stop: (signal) => stopProcess(started.process, signal) }
 }
 
