@@ -1,7 +1,9 @@
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
 import RedisStore from '@fastify/rate-limit/store/RedisStore.js'
+import { Redis } from 'ioredis'
 import type { RedisClient } from '../redis-client.js'
+import { BatchedRedisStore } from './batched-redis-store.js'
 import { keys } from '../keys.js'
 import { RateLimitUnavailableError } from '../../errors.js'
 
@@ -74,7 +76,9 @@ export function createRateLimitStore (redis: RedisClient | undefined, failOpen: 
   const state: FailoverState = { degraded: false, probing: false, nextProbeAt: 0, lastError: undefined }
   return class RedisFailoverStore extends FailoverStore {
     constructor () {
-      super(new RedisStore(false, false, redis, keys.rateLimitPrefix), new LocalStore(false, false, 20_000), failOpen, state, listener)
+      // One script call per event-loop turn on a single node; a Cluster gets one call per key (keys span slots).
+      const primary = redis instanceof Redis ? new BatchedRedisStore(redis, keys.rateLimitPrefix) : new RedisStore(false, false, redis, keys.rateLimitPrefix)
+      super(primary, new LocalStore(false, false, 20_000), failOpen, state, listener)
     }
   } as unknown as FastifyRateLimitStoreCtor
 }
