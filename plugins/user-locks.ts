@@ -69,11 +69,14 @@ export default fp(async function userLocks (fastify: FastifyInstance, opts: User
     fastify.audit({ type: 'lock_expired', outcome: 'failure', userId: lease.userId, detail: `held longer than ${opts.ttlMs} ms` }, request)
   }
 
+  // Released before the answer is written (the upstream call is over by then), so a client that sends its next write
+  // as soon as it reads this answer, to any instance, never meets its own lock; 'close' above covers a client gone away.
+  // Attached to the locked routes only, so no other request pays for the hook.
+  async function releaseBeforeAnswer (request: FastifyRequest) { await releaseUserLock(request) }
+
   fastify.addHook('onRoute', (route) => {
     if (route.config?.userLock !== true) return
     route.preHandler = [...[route.preHandler ?? []].flat(), acquireUserLock]
+    route.onSend = [...[route.onSend ?? []].flat(), releaseBeforeAnswer]
   })
-  // Released before the answer is written (the upstream call is over by then), so a client that sends its next write
-  // as soon as it reads this answer, to any instance, never meets its own lock; 'close' above covers a client gone away.
-  fastify.addHook('onSend', async (request) => { await releaseUserLock(request) })
 }, { name: 'user-locks', dependencies: ['redis', 'metrics', 'audit-log', 'authentication'] })

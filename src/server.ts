@@ -37,8 +37,9 @@ export async function startGateway (config: GatewayConfig, onClosed: () => void 
   let closing = false
   // Node closes only the sockets idle at close(); one busy then would stay open after its answer until the
   // keep-alive timeout (72 s) and hold close() past SHUTDOWN_TIMEOUT_MS. Answers sent while closing end their socket.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close')
+    done(null, payload)
   })
 
   // The server's 'close' comes when the last socket ends, which can be before the onResponse hooks of the last
@@ -47,17 +48,19 @@ export async function startGateway (config: GatewayConfig, onClosed: () => void 
   const tracked = new WeakSet<FastifyRequest>()
   let inFlight = 0
   let drained: (() => void) | undefined
-  app.addHook('onRequest', async (request) => {
+  // Callback hooks: they run on every request, and an async hook costs a promise and a microtask each.
+  app.addHook('onRequest', (request, _reply, done) => {
     tracked.add(request)
     inFlight++
+    done()
   })
-  const untrack = async (request: FastifyRequest) => {
+  const untrack = (request: FastifyRequest) => {
     if (!tracked.delete(request)) return
     if (--inFlight === 0) drained?.()
   }
   // Added after every plugin's hooks, so they run after the lock release and the audit write.
-  app.addHook('onResponse', untrack)
-  app.addHook('onRequestAbort', untrack)
+  app.addHook('onResponse', (request, _reply, done) => { untrack(request); done() })
+  app.addHook('onRequestAbort', (request, done) => { untrack(request); done() })
   // onClose hooks run last-registered first: this one right after the HTTP server's close, before the plugins'.
   app.addHook('onClose', async () => {
     if (inFlight === 0) return
