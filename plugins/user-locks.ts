@@ -72,11 +72,9 @@ export default fp(async function userLocks (fastify: FastifyInstance, opts: User
   // Released before the answer is written (the upstream call is over by then), so a client that sends its next write
   // as soon as it reads this answer, to any instance, never meets its own lock; 'close' above covers a client gone away.
   // Attached to the locked routes only, so no other request pays for the hook.
-  async function releaseBeforeAnswer (request: FastifyRequest) { await releaseUserLock(request) }
-
   fastify.addHook('onRoute', (route) => {
     if (route.config?.userLock !== true) return
     route.preHandler = [...[route.preHandler ?? []].flat(), acquireUserLock]
-    route.onSend = [...[route.onSend ?? []].flat(), releaseBeforeAnswer]
+    route.onSend = [...[route.onSend ?? []].flat(), releaseUserLock]
   })
 }, { name: 'user-locks', dependencies: ['redis', 'metrics', 'audit-log', 'authentication'] })
