@@ -1,19 +1,25 @@
 // What the gateway's p99 at a fixed rate is made of: runs the gateway under `node --trace-gc` while k6 drives
 // bench/fixed-rate.js at a fixed arrival rate, then prints k6's latencies next to the GC pauses of that window and
 // each process's time waiting for a CPU (Linux /proc/<pid>/task/*/schedstat: ready to run, but not running).
-//   npm run build && node bench/gc-pauses.mjs [--embedded] [--rate=3000] [--seconds=10]
+//   npm run build && node bench/gc-pauses.mjs [--embedded | --direct] [--pin] [--rate=3000] [--seconds=10] [--node-flags='…']
+// --direct drives the user stub itself with the same probe (the baseline the gateway's figures compare with);
+// --pin puts the gateway alone on CPU 1 and the stubs, Redis and k6 on CPU 0 (taskset): is the tail the sharing?
+// --node-flags='--a --b' replaces the gateway's Node flags (default: the start commands' own, GATEWAY_NODE_ARGS).
 // Node refuses --trace-gc in NODE_OPTIONS, so this spawns the gateway itself (as bench/profile.mjs does).
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, waitFor } from '../scripts/lib/stack.mjs'
+import { GATEWAY_NODE_ARGS, freePort, waitFor } from '../scripts/lib/stack.mjs'
 import { JWT_SECRET, startBackends, sweepClients } from './lib.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback
 const embedded = process.argv.includes('--embedded')
+const direct = process.argv.includes('--direct')
+const pin = process.argv.includes('--pin')
+const nodeFlags = process.argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length).split(' ').filter(Boolean) ?? GATEWAY_NODE_ARGS
 const rate = Number(arg('rate', 3000))
 const seconds = Number(arg('seconds', 10))
 const K6 = process.env.K6_BIN ?? join(BENCH, '..', '.cache', 'bin', 'k6')
@@ -29,6 +35,22 @@ function schedstat (pid, thread) {
   } catch { return [0, 0] }
 }
 
+// The gateway's own view of the same requests: how many its histograms saw finish within each bucket, which splits
+// k6's latency into time inside the gateway (route histogram) and the upstream hop (gateway_upstream_*).
+const HISTOGRAMS = [['inside the gateway (route histogram)', 'http_request_duration_seconds', 'route="/users/:id"'], ['upstream hop (user stub)', 'gateway_upstream_request_duration_seconds', 'upstream="user"']]
+async function histogramCounts (gatewayUrl) {
+  const text = await (await fetch(`${gatewayUrl}/metrics`)).text()
+  const counts = {}
+  for (const [, name, selector] of HISTOGRAMS) {
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(`${name}_bucket{`) || !line.includes(selector)) continue
+      const key = `${name} ${/le="([^"]+)"/.exec(line)[1]}`
+      counts[key] = (counts[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1))
+    }
+  }
+  return counts
+}
+
 const tmp = mkdtempSync(join(tmpdir(), 'gw-gc-'))
 const stops = [async () => rmSync(tmp, { recursive: true, force: true })]
 try {
@@ -36,7 +58,7 @@ try {
   const { redis, stubs } = await startBackends({ tokensFile, embedded, stops })
 
   const port = await freePort()
-  const gateway = spawn(process.execPath, ['--trace-gc', join(BENCH, '..', 'dist', 'src', 'server.js')], {
+  const gateway = spawn(process.execPath, [...nodeFlags, '--trace-gc', join(BENCH, '..', 'dist', 'src', 'server.js')], {
     env: { ...process.env, ...stubs.gatewayEnv, JWT_SECRET, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '1000000000', AUDIT_LOG_PATH: join(tmp, 'audit.log'), PORT: String(port), ...(redis ? { REDIS_URL: redis.url } : {}) },
     stdio: ['ignore', 'pipe', 'inherit']
   })
@@ -44,19 +66,26 @@ try {
   let output = ''
   gateway.stdout.on('data', (chunk) => { output += chunk })
   await waitFor(() => output.includes('gateway listening on'), { what: 'the gateway', timeoutMs: 20_000 })
-  const url = `http://127.0.0.1:${port}`
+  const url = direct ? stubs.gatewayEnv.USER_URL : `http://127.0.0.1:${port}`
   await sweepClients(url, tokensFile)
 
+  if (pin) {
+    execFileSync('taskset', ['-a', '-pc', '1', String(gateway.pid)], { stdio: 'ignore' })
+    const others = [stubs.auth, stubs.user, stubs.order].map((stub) => stub.process.pid).concat(redis ? [redis.process.pid] : [])
+    for (const pid of others) execFileSync('taskset', ['-a', '-pc', '0', String(pid)], { stdio: 'ignore' })
+  }
   const from = output.length
   const summaryPath = join(tmp, 'k6.json')
   // The gateway's main thread is its event loop; the others are sampled whole.
   const watched = [['gateway event loop', gateway.pid, gateway.pid], ['user stub', stubs.user.process.pid], ...(redis ? [['redis-server', redis.process.pid]] : [])]
+  const gatewayUrl = `http://127.0.0.1:${port}`
+  const countsBefore = await histogramCounts(gatewayUrl)
   const before = watched.map(([, pid, tid]) => schedstat(pid, tid))
   let k6Pid
   let k6Sched = [0, 0]
   const k6Sampler = setInterval(() => { if (k6Pid) k6Sched = schedstat(k6Pid) }, 200)
   await new Promise((resolve, reject) => {
-    const k6 = spawn(K6, ['run', '--quiet', '--no-color', '-e', `BASE_URL=${url}`, '-e', `RATE=${rate}`, '-e', `DURATION=${seconds}s`,
+    const k6 = spawn(pin ? 'taskset' : K6, [...(pin ? ['-c', '0', K6] : []), 'run', '--quiet', '--no-color', '-e', `BASE_URL=${url}`, '-e', `RATE=${rate}`, '-e', `DURATION=${seconds}s`,
       '-e', `TOKENS_FILE=${tokensFile}`, '-e', `SUMMARY_PATH=${summaryPath}`, join(BENCH, 'fixed-rate.js')], { stdio: 'ignore', env: { ...process.env, K6_NO_USAGE_REPORT: 'true' } })
     k6Pid = k6.pid
     k6.once('exit', (code) => code === 0 ? resolve() : reject(new Error(`k6 exited ${code}`)))
@@ -64,6 +93,7 @@ try {
   clearInterval(k6Sampler)
   const after = watched.map(([, pid, tid]) => schedstat(pid, tid))
   const k6 = JSON.parse(readFileSync(summaryPath, 'utf8'))
+  const countsAfter = await histogramCounts(gatewayUrl)
   const pauses = { Scavenge: [], 'Mark-Compact': [] }
   for (const line of output.slice(from).split('\n')) {
     const match = /ms: (Scavenge|Mark-Compact).* MB, ([\d.]+) \/ [\d.]+ ms/.exec(line)
@@ -73,13 +103,24 @@ try {
     const s = [...xs].sort((a, b) => a - b)
     return s.length ? `${s.length} pauses, median ${s[s.length >> 1].toFixed(1)} ms, max ${s[s.length - 1].toFixed(1)} ms, ${s.reduce((a, b) => a + b, 0).toFixed(0)} ms in all` : 'none'
   }
-  console.log(`gateway (${embedded ? 'embedded' : 'Redis'} mode) at ${rate}/s for ${seconds}s: p50 ${k6.p50Ms.toFixed(2)} ms, p99 ${k6.p99Ms.toFixed(2)} ms, max ${k6.maxMs.toFixed(1)} ms, ${k6.droppedIterations} arrivals dropped`)
-  console.log(`  scavenges:     ${describe(pauses.Scavenge)}`)
-  console.log(`  mark-compacts: ${describe(pauses['Mark-Compact'])} (the final pause; incremental marking steps come on top)`)
+  const target = (direct ? 'user stub direct' : `gateway (${embedded ? 'embedded' : 'Redis'} mode, node ${nodeFlags.join(' ')})`) + (pin ? ', gateway pinned to CPU 1, the rest to CPU 0' : '')
+  console.log(`${target} at ${rate}/s for ${seconds}s: p50 ${k6.p50Ms.toFixed(2)} ms, p99 ${k6.p99Ms.toFixed(2)} ms, max ${k6.maxMs.toFixed(1)} ms, ${k6.droppedIterations} arrivals dropped`)
+  console.log(`  gateway scavenges:     ${describe(pauses.Scavenge)}${direct ? ' (idle gateway)' : ''}`)
+  console.log(`  gateway mark-compacts: ${describe(pauses['Mark-Compact'])} (the final pause; incremental marking steps come on top)`)
+  if (!direct) {
+    console.log('  share of these requests the gateway saw finish within 1 / 2.5 / 5 / 10 / 25 ms:')
+    for (const [label, name] of HISTOGRAMS) {
+      const delta = (le) => (countsAfter[`${name} ${le}`] ?? 0) - (countsBefore[`${name} ${le}`] ?? 0)
+      const shares = ['0.001', '0.0025', '0.005', '0.01', '0.025'].map((le) => `${(100 * delta(le) / delta('+Inf')).toFixed(2)} %`)
+      console.log(`    ${label.padEnd(38)} ${shares.join(' / ')} of ${delta('+Inf')}`)
+    }
+  }
   const perSecond = (ns) => `${(ns / 1e6 / seconds).toFixed(0)} ms/s`
-  console.log(`  waiting for a CPU while runnable (schedstat), per second of the run (k6's last sample is up to 0.2 s early):`)
-  watched.forEach(([name], i) => console.log(`    ${name.padEnd(20)} on CPU ${perSecond(after[i][0] - before[i][0])}, waiting ${perSecond(after[i][1] - before[i][1])}`))
-  console.log(`    ${'k6 (all threads)'.padEnd(20)} on CPU ${perSecond(k6Sched[0])}, waiting ${perSecond(k6Sched[1])}`)
+  // CPU per request at this rate, to set beside the wrk runs' figure at full speed (fewer requests share each wake-up).
+  const perRequest = (ns) => `${(ns / 1e3 / (k6.requests || 1)).toFixed(0)} µs/req`
+  console.log('  CPU time, and time waiting for a CPU while runnable (schedstat), per second of the run (k6\'s last sample is up to 0.2 s early):')
+  watched.forEach(([name], i) => console.log(`    ${name.padEnd(20)} on CPU ${perSecond(after[i][0] - before[i][0])} (${perRequest(after[i][0] - before[i][0])}), waiting ${perSecond(after[i][1] - before[i][1])}`))
+  console.log(`    ${'k6 (all threads)'.padEnd(20)} on CPU ${perSecond(k6Sched[0])} (${perRequest(k6Sched[0])}), waiting ${perSecond(k6Sched[1])}`)
 } finally {
   for (const stop of stops.reverse()) await stop().catch(() => {})
 }

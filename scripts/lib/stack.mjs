@@ -162,7 +162,7 @@ export async function startStubs (env = {}) {
 }
 
 // As `npm start` runs it: a 1 GB heap limit keeps RSS under 150 MB under load (docs/PERFORMANCE.md, Memory).
-const GATEWAY_NODE_ARGS = ['--max-old-space-size=1024']
+export const GATEWAY_NODE_ARGS = ['--max-old-space-size=1024']
 
 /** A gateway process (dist/src/server.js) on a free port. */
 export async function startGateway (env = {}, { output } = {}) {
