@@ -1,9 +1,10 @@
 // What the gateway's p99 at a fixed rate is made of: runs the gateway under `node --trace-gc` while k6 drives
 // bench/fixed-rate.js at a fixed arrival rate, then prints k6's latencies next to the GC pauses of that window and
 // each process's time waiting for a CPU (Linux /proc/<pid>/task/*/schedstat: ready to run, but not running).
-//   npm run build && node bench/gc-pauses.mjs [--embedded | --direct] [--pin] [--rate=3000] [--seconds=10] [--node-flags='…']
+//   npm run build && node bench/gc-pauses.mjs [--embedded | --direct] [--pin] [--rate=3000] [--seconds=10] [--node-flags='…'] [--perf=file]
 // --direct drives the user stub itself with the same probe (the baseline the gateway's figures compare with);
 // --pin puts the gateway alone on CPU 1 and the stubs, Redis and k6 on CPU 0 (taskset): is the tail the sharing?
+// --perf=<file> records the gateway with Linux perf (cpu-clock, JIT names) during the k6 run; `perf report -i <file>`.
 // --node-flags='--a --b' replaces the gateway's Node flags (default: the start commands' own, GATEWAY_NODE_ARGS).
 // Node refuses --trace-gc in NODE_OPTIONS, so this spawns the gateway itself (as bench/profile.mjs does).
 import { execFileSync, spawn } from 'node:child_process'
@@ -19,6 +20,7 @@ const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}
 const embedded = process.argv.includes('--embedded')
 const direct = process.argv.includes('--direct')
 const pin = process.argv.includes('--pin')
+const perfData = arg('perf', undefined)
 const nodeFlags = process.argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length).split(' ').filter(Boolean) ?? GATEWAY_NODE_ARGS
 const rate = Number(arg('rate', 3000))
 const seconds = Number(arg('seconds', 10))
@@ -58,7 +60,7 @@ try {
   const { redis, stubs } = await startBackends({ tokensFile, embedded, stops })
 
   const port = await freePort()
-  const gateway = spawn(process.execPath, [...nodeFlags, '--trace-gc', join(BENCH, '..', 'dist', 'src', 'server.js')], {
+  const gateway = spawn(process.execPath, [...nodeFlags, ...(perfData ? ['--perf-basic-prof'] : []), '--trace-gc', join(BENCH, '..', 'dist', 'src', 'server.js')], {
     env: { ...process.env, ...stubs.gatewayEnv, JWT_SECRET, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '1000000000', AUDIT_LOG_PATH: join(tmp, 'audit.log'), PORT: String(port), ...(redis ? { REDIS_URL: redis.url } : {}) },
     stdio: ['ignore', 'pipe', 'inherit']
   })
@@ -81,6 +83,8 @@ try {
   const gatewayUrl = `http://127.0.0.1:${port}`
   const countsBefore = await histogramCounts(gatewayUrl)
   const before = watched.map(([, pid, tid]) => schedstat(pid, tid))
+  const recorder = perfData && spawn('perf', ['record', '-e', 'cpu-clock', '-F', '999', '-g', '-o', perfData, '-p', String(gateway.pid)], { stdio: ['ignore', 'ignore', 'inherit'] })
+  if (recorder) await new Promise((resolve) => setTimeout(resolve, 300))
   let k6Pid
   let k6Sched = [0, 0]
   const k6Sampler = setInterval(() => { if (k6Pid) k6Sched = schedstat(k6Pid) }, 200)
@@ -91,6 +95,7 @@ try {
     k6.once('exit', (code) => code === 0 ? resolve() : reject(new Error(`k6 exited ${code}`)))
   })
   clearInterval(k6Sampler)
+  if (recorder) { recorder.kill('SIGINT'); await new Promise((resolve) => recorder.once('exit', resolve)) }
   const after = watched.map(([, pid, tid]) => schedstat(pid, tid))
   const k6 = JSON.parse(readFileSync(summaryPath, 'utf8'))
   const countsAfter = await histogramCounts(gatewayUrl)
