@@ -12,8 +12,10 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { k6Binary } from '../scripts/lib/k6.mjs'
+import { promSample } from '../scripts/lib/loadgen.mjs'
 import { GATEWAY_NODE_ARGS, freePort, waitFor } from '../scripts/lib/stack.mjs'
-import { JWT_SECRET, startBackends, sweepClients } from './lib.mjs'
+import { JWT_SECRET, recordPerf, startBackends, sweepClients } from './lib.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback
@@ -24,7 +26,7 @@ const perfData = arg('perf', undefined)
 const nodeFlags = process.argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length).split(' ').filter(Boolean) ?? GATEWAY_NODE_ARGS
 const rate = Number(arg('rate', 3000))
 const seconds = Number(arg('seconds', 10))
-const K6 = process.env.K6_BIN ?? join(BENCH, '..', '.cache', 'bin', 'k6')
+const K6 = k6Binary()
 
 /** [on-CPU ns, run-queue wait ns] of one thread, or of all a process's threads; zeros once it is gone. */
 function schedstat (pid, thread) {
@@ -39,18 +41,12 @@ function schedstat (pid, thread) {
 
 // The gateway's own view of the same requests: how many its histograms saw finish within each bucket, which splits
 // k6's latency into time inside the gateway (route histogram) and the upstream hop (gateway_upstream_*).
-const HISTOGRAMS = [['inside the gateway (route histogram)', 'http_request_duration_seconds', 'route="/users/:id"'], ['upstream hop (user stub)', 'gateway_upstream_request_duration_seconds', 'upstream="user"']]
+const HISTOGRAMS = [['inside the gateway (route histogram)', 'http_request_duration_seconds_bucket', { route: '/users/:id' }], ['upstream hop (user stub)', 'gateway_upstream_request_duration_seconds_bucket', { upstream: 'user' }]]
+const BUCKETS = ['0.001', '0.0025', '0.005', '0.01', '0.025', '+Inf']
+/** Per histogram, the cumulative count of each bucket in BUCKETS (summed over methods and statuses). */
 async function histogramCounts (gatewayUrl) {
   const text = await (await fetch(`${gatewayUrl}/metrics`)).text()
-  const counts = {}
-  for (const [, name, selector] of HISTOGRAMS) {
-    for (const line of text.split('\n')) {
-      if (!line.startsWith(`${name}_bucket{`) || !line.includes(selector)) continue
-      const key = `${name} ${/le="([^"]+)"/.exec(line)[1]}`
-      counts[key] = (counts[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1))
-    }
-  }
-  return counts
+  return HISTOGRAMS.map(([, name, labels]) => BUCKETS.map((le) => promSample(text, name, { ...labels, le })))
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'gw-gc-'))
@@ -83,8 +79,7 @@ try {
   const gatewayUrl = `http://127.0.0.1:${port}`
   const countsBefore = await histogramCounts(gatewayUrl)
   const before = watched.map(([, pid, tid]) => schedstat(pid, tid))
-  const recorder = perfData && spawn('perf', ['record', '-e', 'cpu-clock', '-F', '999', '-g', '-o', perfData, '-p', String(gateway.pid)], { stdio: ['ignore', 'ignore', 'inherit'] })
-  if (recorder) await new Promise((resolve) => setTimeout(resolve, 300))
+  const stopPerf = perfData && await recordPerf(gateway.pid, perfData)
   let k6Pid
   let k6Sched = [0, 0]
   const k6Sampler = setInterval(() => { if (k6Pid) k6Sched = schedstat(k6Pid) }, 200)
@@ -95,7 +90,7 @@ try {
     k6.once('exit', (code) => code === 0 ? resolve() : reject(new Error(`k6 exited ${code}`)))
   })
   clearInterval(k6Sampler)
-  if (recorder) { recorder.kill('SIGINT'); await new Promise((resolve) => recorder.once('exit', resolve)) }
+  if (stopPerf) await stopPerf()
   const after = watched.map(([, pid, tid]) => schedstat(pid, tid))
   const k6 = JSON.parse(readFileSync(summaryPath, 'utf8'))
   const countsAfter = await histogramCounts(gatewayUrl)
@@ -114,11 +109,11 @@ try {
   console.log(`  gateway mark-compacts: ${describe(pauses['Mark-Compact'])} (the final pause; incremental marking steps come on top)`)
   if (!direct) {
     console.log('  share of these requests the gateway saw finish within 1 / 2.5 / 5 / 10 / 25 ms:')
-    for (const [label, name] of HISTOGRAMS) {
-      const delta = (le) => (countsAfter[`${name} ${le}`] ?? 0) - (countsBefore[`${name} ${le}`] ?? 0)
-      const shares = ['0.001', '0.0025', '0.005', '0.01', '0.025'].map((le) => `${(100 * delta(le) / delta('+Inf')).toFixed(2)} %`)
-      console.log(`    ${label.padEnd(38)} ${shares.join(' / ')} of ${delta('+Inf')}`)
-    }
+    HISTOGRAMS.forEach(([label], h) => {
+      const delta = BUCKETS.map((_, b) => countsAfter[h][b] - countsBefore[h][b])
+      const total = delta[delta.length - 1]
+      console.log(`    ${label.padEnd(38)} ${delta.slice(0, -1).map((n) => `${(100 * n / total).toFixed(2)} %`).join(' / ')} of ${total}`)
+    })
   }
   const perSecond = (ns) => `${(ns / 1e6 / seconds).toFixed(0)} ms/s`
   // CPU per request at this rate, to set beside the wrk runs' figure at full speed (fewer requests share each wake-up).

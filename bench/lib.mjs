@@ -1,4 +1,5 @@
 // What bench/run.mjs, bench/profile.mjs and bench/gc-pauses.mjs share: the clients' tokens, the backends, the warm-up.
+import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startRedis, startStubs } from '../scripts/lib/stack.mjs'
@@ -39,4 +40,11 @@ export async function startBackends ({ tokensFile, embedded, stops }) {
   const stubs = await startStubs({ JWT_SECRET })
   stops.push(() => stubs.stop())
   return { redis, stubs }
+}
+
+/** Records a process with Linux perf (cpu-clock, call graphs) into `file`; resolves once perf is attached, with its stop. */
+export async function recordPerf (pid, file) {
+  const recorder = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '999', '-g', '-o', file, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'inherit'] })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  return async () => { recorder.kill('SIGINT'); await new Promise((resolve) => recorder.once('exit', resolve)) }
 }

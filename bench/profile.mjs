@@ -12,7 +12,7 @@ import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import { freePort } from '../scripts/lib/stack.mjs'
-import { JWT_SECRET, startBackends, sweepClients } from './lib.mjs'
+import { JWT_SECRET, recordPerf, startBackends, sweepClients } from './lib.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const OUT = join(BENCH, '..', 'results', 'profile')
@@ -84,12 +84,11 @@ try {
   const skipS = Math.floor((performance.now() - gateway.spawnedAt) / 1000)
   const before = redis && redisStats(redis.port)
   const perfData = join(OUT, 'perf.data')
-  const recorder = usePerf && spawn('perf', ['record', '-e', 'cpu-clock', '-F', '999', '-g', '-o', perfData, '-p', String(gateway.pid)], { stdio: ['ignore', 'ignore', 'inherit'] })
-  if (recorder) await new Promise((resolve) => setTimeout(resolve, 300))
+  const stopPerf = usePerf && await recordPerf(gateway.pid, perfData)
   const cpuBefore = cpuSeconds(gateway.pid)
   const r = await wrk(gateway.url, 'many', seconds, tokensFile)
   const cpuAfter = cpuSeconds(gateway.pid)
-  if (recorder) { recorder.kill('SIGINT'); await new Promise((resolve) => recorder.once('exit', resolve)) }
+  if (stopPerf) await stopPerf()
   console.log(`wrk under ${usePerf ? 'perf' : '--cpu-prof'}: ${Math.round(r.requests / (r.durationUs / 1e6))} req/s (the profiler slows it a little)`)
   const perRequest = (i) => ((cpuAfter[i] - cpuBefore[i]) * 1e6 / r.requests).toFixed(1)
   console.log(`gateway CPU per request (/proc): ${perRequest(0)} µs user + ${perRequest(1)} µs system`)
