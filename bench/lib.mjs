@@ -1,7 +1,6 @@
 // What bench/run.mjs, bench/profile.mjs and bench/gc-pauses.mjs share: the clients' tokens, the backends, the warm-up.
 import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { startRedis, startStubs } from '../scripts/lib/stack.mjs'
 
 /** The secret the bench gives its gateways (and signs the clients' tokens with). */

@@ -82,7 +82,7 @@ const threshold = new ThresholdBreaker({ name: 'user', failureThreshold: 5, succ
 const raw = new CircuitBreaker(action, { timeout: false, resetTimeout: 60_000 })
 const rawLean = new CircuitBreaker(action, { timeout: false, resetTimeout: 60_000, rollingPercentilesEnabled: false, enableSnapshots: false })
 let failures = 0
-const plain = async (fn) => { try { const r = await fn(); failures = 0; return r } catch (err) { failures++; throw err } }
+const plain = async (fn) => { if (failures >= 5) throw new Error('open'); try { const r = await fn(); failures = 0; return r } catch (err) { failures++; throw err } }
 console.log('circuit breaker, one successful call (awaited)')
 await measure({
   'now: ThresholdBreaker.fire (opossum inside: stats buckets, events; no latency list)': { n: 50_000, run: async (n) => { for (let i = 0; i < n; i++) await threshold.fire(action) } },

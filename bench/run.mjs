@@ -177,7 +177,7 @@ async function startNginx (tmp, upstreamPort) {
   const child = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-2000) })
-  cleanups.push(async () => { if (child.exitCode === null && child.signalCode === null) { child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r)) } })
+  cleanups.push(async () => { if (child.exitCode === null && child.signalCode === null) { child.kill('SIGTERM'); await new Promise((resolve) => child.once('exit', resolve)) } })
   const url = `http://127.0.0.1:${port}`
   await waitFor(async () => {
     if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}`)
@@ -317,7 +317,7 @@ async function main () {
   const gatewayTarget = async (key, label, mode, script) => {
     const env = gatewayEnv(key, mode)
     const gw = script
-      ? await startNodeProcess('gateway', script, { ...env, PORT: String(await freePort()) }).then((g) => ({ ...g, stop: async () => { if (g.process.exitCode === null) { g.process.kill('SIGTERM'); await new Promise((r) => g.process.once('exit', r)) } } }))
+      ? await startNodeProcess('gateway', script, { ...env, PORT: String(await freePort()) }).then((g) => ({ ...g, stop: async () => { if (g.process.exitCode === null) { g.process.kill('SIGTERM'); await new Promise((resolve) => g.process.once('exit', resolve)) } } }))
       : await startGateway(env)
     cleanups.push(() => gw.stop())
     return { key, label, url: gw.url, pids: () => [gw.process.pid], alive: () => gw.process.exitCode === null && gw.process.signalCode === null }

@@ -61,4 +61,3 @@ export default fp(async function authentication (fastify: FastifyInstance, opts:
   fastify.addHook('preValidation', (request, _reply, done) => { done(unauthenticated(request)) })
   fastify.addHook('preHandler', (request, _reply, done) => { done(notOwner(request)) })
 }, { name: 'authentication', dependencies: ['audit-log'] })
-

@@ -370,7 +370,6 @@ function analyse ({ records, allRecords, users, rounds, faults, truth, audits, c
   const windowsOf = (round) => Math.floor((round.lastDone - round.firstSend) / RL.windowMs) + 1
   let normalRounds = 0; let normalOver = 0; let normalWindows = 0; let maxAdmittedNormal = 0
   let outageRounds = 0; let outageOverGlobal = 0; let outageOverBound = 0; let maxAdmittedOutage = 0; let maxOverOutage = 0
-  const unknownLimit = rounds.reduce((a, r) => a + r.records.filter((x) => x.outcome !== 'response').length, 0)
   for (const round of rounds) {
     const admitted = round.records.filter((r) => r.outcome === 'response' && r.status !== 429).length
     const w = windowsOf(round)
@@ -460,7 +459,7 @@ function analyse ({ records, allRecords, users, rounds, faults, truth, audits, c
     }
   })
   const perType = {}
-  let lost = 0; let twice = 0; let wrongInstance = 0; const lostOnKilled = []; let lostElsewhere = 0
+  let lost = 0; let twice = 0; let wrongInstance = 0; const lostOnKilled = []
   const killed = faults.find((f) => f.target === 'gateway')
   for (const r of allRecords) {
     const type = expectedAudit(r)
@@ -471,7 +470,6 @@ function analyse ({ records, allRecords, users, rounds, faults, truth, audits, c
     if (found.length === 0) {
       row.lost++; lost++
       if (killed && r.inst === killed.instance) lostOnKilled.push(r.doneAt - killed.injectedAt)
-      else lostElsewhere++
       continue
     }
     row.logged++
@@ -513,9 +511,12 @@ function analyse ({ records, allRecords, users, rounds, faults, truth, audits, c
     `${unexcused.length} of ${responses.length} answers (${(ratio * 100).toFixed(3)} %)${unexcused.length ? `: ${codes(unexcused)}` : ''}; ` +
     `in fault windows ${fivexx.length - unexcused.length - orphaned.length}; locks orphaned by a kill, until their TTL ${orphaned.length}; deliberate lock contention ${contention.size} × 503 GW_USER_LOCKED (not counted)`, `≤ ${MAX_5XX_RATIO * 100} %`)
   const gaps = stale.map((r) => r.sentAt - previousOf.get(r).doneAt)
+  const staleDetail = stale.length
+    ? ` sent ${Math.min(...gaps)}..${Math.max(...gaps)} ms after the same user's previous write was answered ` +
+      `(${stale.filter((r) => r.inst !== previousOf.get(r).inst).length} on another instance): the lock is released after the answer is sent`
+    : ''
   check('a write never meets the lock of its own already-answered previous write', stale.length === 0,
-    `${stale.length} × 503 GW_USER_LOCKED${stale.length ? ` sent ${Math.min(...gaps)}..${Math.max(...gaps)} ms after the same user's previous write was answered ` +
-      `(${stale.filter((r) => r.inst !== previousOf.get(r).inst).length} on another instance): the lock is released after the answer is sent` : ''}`, '0')
+    `${stale.length} × 503 GW_USER_LOCKED${staleDetail}`, '0')
   // Outside the fault windows every request reaches a live gateway and gets an answer; the client's own retries of
   // the dead instance (refused connections, as a load balancer's health check would see) are the only exception.
   const gatewayKill = faults.find((f) => f.target === 'gateway')
@@ -549,7 +550,9 @@ function analyse ({ records, allRecords, users, rounds, faults, truth, audits, c
     return {
       fault: f.name,
       at: rel(f.injectedAt),
-      down: f.target === 'gateway' ? 'for good' : `${f.restartAt - f.injectedAt} ms + ${f.repairedAt - f.restartAt} ms start` +
+      down: f.target === 'gateway'
+        ? 'for good'
+        : `${f.restartAt - f.injectedAt} ms + ${f.repairedAt - f.restartAt} ms start` +
         (f.dependentsAt ? ` + ${f.dependentsAt - f.repairedAt} ms stubs` : ''),
       window: `${rel(w.from)}–${rel(w.to)}`,
       recovery: okAfter ? okAfter.doneAt - f.repairedAt : null,
@@ -594,7 +597,10 @@ function analyse ({ records, allRecords, users, rounds, faults, truth, audits, c
     unexcused5xx: unexcused.slice(0, 50).map((r) => ({ at: rel(r.sentAt), kind: r.kind, inst: r.inst, status: r.status, code: r.code })),
     // For each lock met after the same user's previous write was answered: that user's writes in the TTL before it.
     staleLocks: stale.slice(0, 20).map((r) => ({
-      at: rel(r.sentAt), kind: r.kind, inst: r.inst, id: r.id,
+      at: rel(r.sentAt),
+      kind: r.kind,
+      inst: r.inst,
+      id: r.id,
       before: (byUser.get(r.user) ?? []).filter((x) => WRITES.has(x.kind) && x.sentAt < r.sentAt && x.sentAt >= r.sentAt - LOCK_TTL_MS - 1000)
         .map((x) => ({ sent: rel(x.sentAt), done: rel(x.doneAt), kind: x.kind, inst: x.inst, status: x.status ?? x.outcome, code: x.code, id: x.id }))
     }))
@@ -665,4 +671,3 @@ try {
   // A fault step still sleeping after a broken run must not keep the process (or restart anything) afterwards.
   process.exit(process.exitCode)
 }
-

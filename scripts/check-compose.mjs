@@ -136,6 +136,7 @@ function main () {
 
   const interpolationProblems = []
   const compose = interpolateTree(raw, '', interpolationProblems)
+  // eslint-disable-next-line no-template-curly-in-string -- the check's name quotes compose's syntax
   check('every ${VARIABLE} has a default', () => {
     if (interpolationProblems.length) throw new Error(interpolationProblems.join('; '))
   })
@@ -366,7 +367,7 @@ function main () {
 
 function checkGrafana (compose, services, inProject, shown) {
   const grafana = services.grafana
-  let datasources = []
+  const datasources = []
   let dashboardsDir
   check('grafana: provisioning mounted, every provisioning file has apiVersion: 1, datasources have fixed uids', () => {
     if (!grafana) throw new Error('no grafana service')

@@ -163,7 +163,7 @@ async function main () {
       } else {
         values[variable.name] = found.length === 1 ? regexEscape(found[0]) : `(${found.map(regexEscape).join('|')})`
       }
-      rows.push({ dashboard: dashboard.uid, panel: `variable $${variable.name}`, query: query, series: found.length })
+      rows.push({ dashboard: dashboard.uid, panel: `variable $${variable.name}`, query, series: found.length })
     }
     const evaluated = await Promise.all(panelsOf(dashboard).flatMap((panel) => (panel.targets ?? []).map(async (target) => {
       const row = { dashboard: dashboard.uid, panel: panel.title, query: target.refId, series: 0, max: '' }

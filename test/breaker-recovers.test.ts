@@ -14,7 +14,7 @@ const badGateway = { statusCode: 502, error: 'Bad Gateway', message: 'Upstream u
 function deferred () {
   let resolve!: (value: string) => void
   let reject!: (err: Error) => void
-  const promise = new Promise<string>((res, rej) => { resolve = res; reject = rej })
+  const promise = new Promise<string>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
   return { promise, resolve, reject }
 }
 

@@ -54,10 +54,10 @@ t.test('SIGTERM under load: accepted requests finish, locks released, audit flus
 
   // Background load on six keep-alive connections: quota reads (200) and token-less reads (401, an audit event each).
   let seq = 0
-  let stopped = false
+  const load = new AbortController()
   const outcomes: Outcome[] = []
   const background = Array.from({ length: 6 }, async (_, worker) => {
-    while (!stopped) {
+    while (!load.signal.aborted) {
       const id = `gs-${worker}-${++seq}`
       const unauthenticated = seq % 3 === 0
       const outcome: Outcome = { id, sentAt: Date.now() }
@@ -81,7 +81,9 @@ t.test('SIGTERM under load: accepted requests finish, locks released, audit flus
     const client = new Client(gateway.url, { headersTimeout: 15_000, bodyTimeout: 15_000 })
     try {
       const res = await client.request({
-        method: 'POST', path: `/users/${user}/deposit`, body: JSON.stringify({ amount: 100 + i }),
+        method: 'POST',
+        path: `/users/${user}/deposit`,
+        body: JSON.stringify({ amount: 100 + i }),
         headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[user]}`, 'x-request-id': `gs-deposit-${i}` }
       })
       return { status: res.statusCode, connection: res.headers.connection, body: await res.body.json() }
@@ -100,7 +102,7 @@ t.test('SIGTERM under load: accepted requests finish, locks released, audit flus
     new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error(`no exit within ${EXIT_BOUND_MS} ms`)), EXIT_BOUND_MS))
   ])
   const exitMs = Date.now() - signalledAt
-  stopped = true
+  load.abort()
   await Promise.all(background)
 
   t.equal(code, 0, 'exit code 0')

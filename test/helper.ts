@@ -56,4 +56,3 @@ export function sample (metricsText: string, name: string, labels: Record<string
   }
   return total
 }
-

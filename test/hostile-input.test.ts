@@ -133,10 +133,14 @@ async function redisState (url: string): Promise<Record<string, unknown>> {
       const type = await redis.type(key)
       state[key] = type === 'string'
         ? await redis.get(key)
-        : type === 'hash' ? await redis.hgetall(key)
-          : type === 'list' ? await redis.lrange(key, 0, -1)
-            : type === 'set' ? (await redis.smembers(key)).sort()
-              : type === 'zset' ? await redis.zrange(key, '0', '-1', 'WITHSCORES')
+        : type === 'hash'
+          ? await redis.hgetall(key)
+          : type === 'list'
+            ? await redis.lrange(key, 0, -1)
+            : type === 'set'
+              ? (await redis.smembers(key)).sort()
+              : type === 'zset'
+                ? await redis.zrange(key, '0', '-1', 'WITHSCORES')
                 : `<${type}>`
     }
     return state

@@ -36,7 +36,8 @@ async function tryListen (port) {
 
 /** A free TCP port on 127.0.0.1, outside the ephemeral range when it is known (the tiny reuse race is acceptable). */
 export async function freePort () {
-  for (let attempt = 0; PORT_HIGH > 0 && attempt < 100; attempt++) {
+  const tries = PORT_HIGH > 0 ? 100 : 0
+  for (let attempt = 0; attempt < tries; attempt++) {
     const port = await tryListen(PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW + 1)))
     if (port) return port
   }
@@ -154,7 +155,9 @@ export async function startStub (name, env = {}, port) {
 export async function startStubs (env = {}) {
   const [auth, user, order] = await Promise.all(['auth', 'user', 'order'].map((name) => startStub(name, env)))
   return {
-    auth, user, order,
+    auth,
+    user,
+    order,
     /** Env that points a gateway at these stubs. */
     gatewayEnv: { AUTH_URL: auth.url, USER_URL: user.url, ORDER_URL: order.url },
     async stop () { await Promise.all([auth.stop(), user.stop(), order.stop()]) }
