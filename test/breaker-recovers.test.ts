@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { Gateway } from '../src/app.js'
 import { ThresholdBreaker, type BreakerState } from '../src/lib/threshold-breaker.js'
 import { build, login, sample, servedCount, setFault, stubsFor, waitFor } from './helper.js'
@@ -20,7 +20,7 @@ function deferred () {
 
 t.test('ThresholdBreaker alone (real opossum, plain async functions)', async (t) => {
   const resetTimeoutMs = 150
-  function breakerFor (t: Parameters<Parameters<typeof t.test>[1]>[0], isFailure?: (err: unknown) => boolean) {
+  function breakerFor (t: Test, isFailure?: (err: unknown) => boolean) {
     const breaker = new ThresholdBreaker({ name: 'unit', failureThreshold: 3, successThreshold: 3, resetTimeoutMs, isFailure })
     const transitions: BreakerState[] = []
     breaker.onTransition((state) => transitions.push(state))
@@ -107,7 +107,7 @@ async function breakerOf (app: Gateway): Promise<BreakerState> {
 type Stubs = Awaited<ReturnType<typeof stubsFor>>
 
 /** An in-process gateway with a 1 s reset timeout in front of the shared stubs (healed first), plus a logged-in user. */
-async function setup (t: Parameters<Parameters<typeof t.test>[1]>[0], stubs: Stubs, name: string, env: Record<string, string> = {}) {
+async function setup (t: Test, stubs: Stubs, name: string, env: Record<string, string> = {}) {
   await setFault(stubs.user, 'ok')
   const app = await build(t, { ...stubs.gatewayEnv, BREAKER_FAILURE_THRESHOLD: '5', BREAKER_SUCCESS_THRESHOLD: '3', BREAKER_RESET_TIMEOUT_MS: '1000', ...env })
   const user = `load_test_${name}`

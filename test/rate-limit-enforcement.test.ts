@@ -1,5 +1,6 @@
 import t from 'tap'
 import { createTokenSigner } from '../src/lib/jwt.js'
+import type { InjectOptions } from 'fastify'
 import type { Gateway } from '../src/app.js'
 import { build, JWT_SECRET, redisFor, sample, startStub, waitFor } from './helper.js'
 
@@ -14,7 +15,7 @@ const rateLimited = (seconds: number | string) => ({
 })
 
 /** GETs `url` until it is refused; returns the statuses seen, so a caller can assert exactly where the limit bit. */
-async function statuses (app: Gateway, count: number, request: Parameters<Gateway['inject']>[0] & object) {
+async function statuses (app: Gateway, count: number, request: InjectOptions) {
   const seen: number[] = []
   for (let i = 0; i < count; i++) seen.push((await app.inject(request)).statusCode)
   return seen

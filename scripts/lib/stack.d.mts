@@ -2,7 +2,8 @@ import type { ChildProcess } from 'node:child_process'
 
 export const ROOT: string
 export function freePort (): Promise<number>
-export function waitFor<T> (check: () => T | Promise<T>, opts?: { timeoutMs?: number, intervalMs?: number, what?: string }): Promise<T>
+/** Resolves with the first truthy value `check` returns. */
+export function waitFor<T> (check: () => T | Promise<T>, opts?: { timeoutMs?: number, intervalMs?: number, what?: string }): Promise<Exclude<T, false | null | undefined | 0 | ''>>
 export interface RedisServer { port: number, url: string, dir: string, process: ChildProcess | undefined, start (): Promise<void>, kill (signal?: NodeJS.Signals): Promise<void>, stop (): Promise<void> }
 export function startRedis (opts?: { port?: number, persistent?: boolean, extraArgs?: string[] }): Promise<RedisServer>
 export interface NodeProcess { name: string, url: string, port: number, process: ChildProcess, stderr (): string, /** with output 'capture': all stdout and stderr */ output (): string }
