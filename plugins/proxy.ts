@@ -3,17 +3,16 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { outcomeOf, toGatewayError, type UpstreamOutcome } from '../src/lib/upstream-errors.js'
 import type { UpstreamCall, UpstreamName, UpstreamResponse } from './upstreams.js'
 
-/** Sends an upstream's answer as is (status, content type, body): no parse, no re-serialisation. */
-export function relay (reply: FastifyReply, upstream: UpstreamResponse): FastifyReply {
-  return reply.code(upstream.statusCode).type(upstream.contentType).send(upstream.body)
-}
-
 export type ForwardCall = Omit<UpstreamCall, 'headers'>
 
 declare module 'fastify' {
-  interface FastifyInstance {
-    /** Calls an upstream through its breaker; failures become 502/503/504 gateway errors. */
-    callUpstream (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, call: ForwardCall): Promise<UpstreamResponse>
+  interface FastifyReply {
+    /**
+     * Calls `upstream` through its breaker and sends its answer as is (status, content type, body: no parse, no
+     * re-serialisation). `inspect` sees the answer first and may throw to answer otherwise. Failures become
+     * 502/503/504 gateway errors.
+     */
+    proxy (upstream: UpstreamName, call: ForwardCall, inspect?: (answer: UpstreamResponse) => void): Promise<void>
   }
 }
 
@@ -38,7 +37,7 @@ export default fp(async function proxy (fastify: FastifyInstance) {
     return headers
   }
 
-  fastify.decorate('callUpstream', async function callUpstream (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, call: ForwardCall) {
+  async function callUpstream (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, call: ForwardCall): Promise<UpstreamResponse> {
     const breaker = fastify.breakers[upstream]
     const startedAt = performance.now()
     try {
@@ -52,5 +51,12 @@ export default fp(async function proxy (fastify: FastifyInstance) {
       else request.log.warn({ err, upstream }, 'upstream call failed')
       throw toGatewayError(upstream, err)
     }
+  }
+
+  fastify.decorateReply('proxy', async function proxy (this: FastifyReply, upstream: UpstreamName, call: ForwardCall, inspect?: (answer: UpstreamResponse) => void) {
+    const answer = await callUpstream(this.request, this, upstream, call)
+    inspect?.(answer)
+    // The reply is a thenable that settles once the answer is sent, as `return reply` from a handler would.
+    await this.code(answer.statusCode).type(answer.contentType).send(answer.body)
   })
 }, { name: 'proxy', dependencies: ['upstreams', 'circuit-breakers', 'metrics', 'user-locks'] })

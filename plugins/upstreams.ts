@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { Pool, type Dispatcher } from 'undici'
 import type { FastifyInstance } from 'fastify'
-import { UpstreamDeadlineError, UpstreamServerError } from '../src/lib/upstream-errors.js'
+import { UpstreamAnswerRefusedError, UpstreamDeadlineError, UpstreamServerError } from '../src/lib/upstream-errors.js'
 
 export type UpstreamName = 'auth' | 'user' | 'order'
 export const UPSTREAM_NAMES: readonly UpstreamName[] = ['auth', 'user', 'order']
@@ -10,6 +10,8 @@ export interface UpstreamTarget { url: string, timeoutMs: number }
 export interface UpstreamsOptions {
   targets: Record<UpstreamName, UpstreamTarget>
   connections: number
+  /** Largest answer body relayed; a bigger one is refused (502) and the read stops there. */
+  maxBodyBytes: number
 }
 
 export interface UpstreamCall {
@@ -23,6 +25,9 @@ export interface UpstreamResponse { statusCode: number, contentType: string, bod
 
 type Controller = Parameters<NonNullable<Dispatcher.DispatchHandler['onRequestStart']>>[0]
 
+/** The answers relayed: JSON (`application/json`, `application/*+json`), with or without parameters. */
+const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i
+
 /**
  * One upstream call as an undici dispatch handler: the answer is buffered into a string and the per-call deadline
  * aborts the request through undici's own controller. Hand-written rather than `pool.request()` + `body.text()` +
@@ -34,13 +39,15 @@ class BufferedCall implements Dispatcher.DispatchHandler {
   private abortReason: Error | undefined
   private settled = false
   private statusCode = 0
-  private contentType = DEFAULT_CONTENT_TYPE
+  private contentType = ''
   private chunks: Buffer[] = []
+  private received = 0
   private readonly timer: NodeJS.Timeout
 
   constructor (
     private readonly name: UpstreamName,
     timeoutMs: number,
+    private readonly maxBodyBytes: number,
     private readonly resolve: (response: UpstreamResponse) => void,
     private readonly reject: (err: Error) => void
   ) {
@@ -69,12 +76,24 @@ class BufferedCall implements Dispatcher.DispatchHandler {
 
   onResponseStart (_controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     this.statusCode = statusCode
+    // A 5xx is thrown without its body (discarded as it arrives); anything else must be JSON within the size bound.
+    if (statusCode >= 500) return
     const type = headers['content-type']
-    if (type !== undefined) this.contentType = String(type)
+    this.contentType = typeof type === 'string' ? type : ''
+    if (!JSON_TYPE.test(this.contentType)) return this.abort(new UpstreamAnswerRefusedError(this.name, `content type '${this.contentType}' is not JSON`))
+    if (Number(headers['content-length']) > this.maxBodyBytes) this.tooLarge()
   }
 
   onResponseData (_controller: Controller, chunk: Buffer): void {
+    if (this.statusCode >= 500 || this.settled) return
+    this.received += chunk.length
+    if (this.received > this.maxBodyBytes) return this.tooLarge()
     this.chunks.push(chunk)
+  }
+
+  private tooLarge (): void {
+    this.chunks = []
+    this.abort(new UpstreamAnswerRefusedError(this.name, `body is over UPSTREAM_MAX_BODY_BYTES (${this.maxBodyBytes})`))
   }
 
   onResponseEnd (): void {
@@ -92,8 +111,6 @@ class BufferedCall implements Dispatcher.DispatchHandler {
   }
 }
 
-const DEFAULT_CONTENT_TYPE = 'application/json; charset=utf-8'
-
 function createUpstreams (opts: UpstreamsOptions) {
   const pools = new Map(UPSTREAM_NAMES.map((name) => [name, new Pool(opts.targets[name].url, {
     connections: opts.connections,
@@ -102,8 +119,9 @@ function createUpstreams (opts: UpstreamsOptions) {
   })]))
   return {
     /**
-     * One HTTP call; small bodies are buffered (cheaper than streaming them). A 5xx answer throws; so does the
-     * deadline (connect, headers and body together), which aborts the request so the socket is not left busy.
+     * One HTTP call; small bodies are buffered (cheaper than streaming them). A 5xx answer throws; so do the
+     * deadline (connect, headers and body together) and an answer that is not JSON or is over `maxBodyBytes`,
+     * which abort the request so the socket is not left busy.
      */
     call (name: UpstreamName, call: UpstreamCall): Promise<UpstreamResponse> {
       const timeoutMs = opts.targets[name].timeoutMs
@@ -116,7 +134,7 @@ function createUpstreams (opts: UpstreamsOptions) {
           // undici's own timers stay as a backstop; the deadline above fires first and on time.
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs
-        }, new BufferedCall(name, timeoutMs, resolve, reject))
+        }, new BufferedCall(name, timeoutMs, opts.maxBodyBytes, resolve, reject))
       })
     },
     async close () {

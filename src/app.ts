@@ -91,6 +91,7 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
   const urls = upstreamUrls(config)
   await app.register(upstreams, {
     connections: config.UPSTREAM_CONNECTIONS,
+    maxBodyBytes: config.UPSTREAM_MAX_BODY_BYTES,
     targets: {
       auth: { url: urls.auth, timeoutMs: config.AUTH_TIMEOUT_MS },
       user: { url: urls.user, timeoutMs: config.USER_TIMEOUT_MS },

@@ -38,6 +38,8 @@ export const ConfigSchema = Type.Object({
   USER_TIMEOUT_MS: PositiveMs(5000),
   ORDER_TIMEOUT_MS: PositiveMs(5000),
   UPSTREAM_CONNECTIONS: Count(64),
+  // --- upstream answers (only JSON up to this size is relayed; anything else is a 502)
+  UPSTREAM_MAX_BODY_BYTES: Count(1048576),
   // --- rate limits
   RATE_LIMIT_MAX: Count(1000),
   RATE_LIMIT_WINDOW_MS: PositiveMs(60000),

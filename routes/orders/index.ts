@@ -1,5 +1,3 @@
-import type { FastifyReply } from 'fastify'
-import { relay } from '../../plugins/proxy.js'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ForbiddenError } from '../../src/errors.js'
@@ -11,23 +9,18 @@ const orders: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/', {
     config: { auth: true, owner: 'body.userId', userLock: true },
     schema: { body: OrderBody, response: { 201: Order, ...errorResponses(400, 401, 403, 409, 429, 502, 503, 504) } }
-  }, async (request, reply) => {
-    const upstream = await fastify.callUpstream(request, reply, 'order', { method: 'POST', path: '/orders', body: JSON.stringify(request.body) })
-    return relay(reply as unknown as FastifyReply, upstream)
-  })
+  }, (request, reply) => reply.proxy('order', { method: 'POST', path: '/orders', body: JSON.stringify(request.body) }))
 
   // Owner only: the gateway reads the order's userId before handing it out.
   fastify.get('/:id', {
     config: { auth: true },
     schema: { params: OrderParams, response: { 200: Order, ...errorResponses(400, 401, 403, 404, 429, 502, 503, 504) } }
-  }, async (request, reply) => {
-    const upstream = await fastify.callUpstream(request, reply, 'order', { method: 'GET', path: `/orders/${request.params.id}` })
-    if (upstream.statusCode === 200 && (JSON.parse(upstream.body) as { userId: string }).userId !== request.userId) {
+  }, (request, reply) => reply.proxy('order', { method: 'GET', path: `/orders/${request.params.id}` }, (answer) => {
+    if (answer.statusCode === 200 && (JSON.parse(answer.body) as { userId: string }).userId !== request.userId) {
       fastify.audit({ type: 'access_denied', outcome: 'denied', detail: `403 order ${request.params.id} belongs to another user` }, request)
       throw new ForbiddenError(`order ${request.params.id} belongs to another user`)
     }
-    return relay(reply as unknown as FastifyReply, upstream)
-  })
+  }))
 }
 
 export default orders

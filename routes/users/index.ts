@@ -1,5 +1,3 @@
-import type { FastifyReply } from 'fastify'
-import { relay } from '../../plugins/proxy.js'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { AmountBody, Balance, errorResponses, IdParams, Order } from '../../src/lib/schemas.js'
@@ -11,30 +9,19 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/:id', {
     config: { auth: true, owner: 'params.id' },
     schema: { params: IdParams, response: { 200: Balance, ...readErrors } }
-  }, async (request, reply) => {
-    const upstream = await fastify.callUpstream(request, reply, 'user', { method: 'GET', path: `/users/${request.params.id}` })
-    return relay(reply as unknown as FastifyReply, upstream)
-  })
+  }, (request, reply) => reply.proxy('user', { method: 'GET', path: `/users/${request.params.id}` }))
 
   for (const operation of ['deposit', 'withdraw'] as const) {
     fastify.post(`/:id/${operation}`, {
       config: { auth: true, owner: 'params.id', userLock: true },
       schema: { params: IdParams, body: AmountBody, response: { 200: Balance, ...writeErrors } }
-    }, async (request, reply) => {
-      const upstream = await fastify.callUpstream(request, reply, 'user', {
-        method: 'POST', path: `/users/${request.params.id}/${operation}`, body: JSON.stringify(request.body)
-      })
-      return relay(reply as unknown as FastifyReply, upstream)
-    })
+    }, (request, reply) => reply.proxy('user', { method: 'POST', path: `/users/${request.params.id}/${operation}`, body: JSON.stringify(request.body) }))
   }
 
   fastify.get('/:id/orders', {
     config: { auth: true, owner: 'params.id' },
     schema: { params: IdParams, response: { 200: Type.Array(Order), ...readErrors } }
-  }, async (request, reply) => {
-    const upstream = await fastify.callUpstream(request, reply, 'order', { method: 'GET', path: `/users/${request.params.id}/orders` })
-    return relay(reply as unknown as FastifyReply, upstream)
-  })
+  }, (request, reply) => reply.proxy('order', { method: 'GET', path: `/users/${request.params.id}/orders` }))
 }
 
 export default users

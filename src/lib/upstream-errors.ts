@@ -7,9 +7,16 @@ export class UpstreamServerError extends Error {
   }
 }
 
+/** An answer the gateway will not relay (not JSON, or over UPSTREAM_MAX_BODY_BYTES): a 502 and a breaker failure. */
+export class UpstreamAnswerRefusedError extends Error {
+  constructor (readonly upstream: string, readonly reason: string) {
+    super(`upstream ${upstream} answer refused: ${reason}`)
+  }
+}
+
 /**
- * The per-upstream deadline, enforced with an AbortSignal: undici's headers/body timeouts run on its coarse
- * "fast timers" (about 1 s resolution), so a 300 ms timeout would fire after about a second.
+ * The per-upstream deadline, enforced with a plain timer that aborts undici's request controller: undici's
+ * headers/body timeouts run on its coarse "fast timers" (about 1 s resolution), so a 300 ms timeout would fire late.
  */
 export class UpstreamDeadlineError extends Error {
   readonly code = 'ETIMEDOUT'
@@ -31,7 +38,7 @@ export function toGatewayError (upstream: string, err: unknown): Error & { statu
 export type UpstreamOutcome = 'success' | 'client_error' | 'server_error' | 'timeout' | 'unreachable' | 'circuit_open'
 
 export function outcomeOf (err: unknown): UpstreamOutcome {
-  if (err instanceof UpstreamServerError) return 'server_error'
+  if (err instanceof UpstreamServerError || err instanceof UpstreamAnswerRefusedError) return 'server_error'
   const code = (err as { code?: string }).code
   if (code === 'EOPENBREAKER') return 'circuit_open'
   if (code && TIMEOUT_CODES.has(code)) return 'timeout'
