@@ -76,7 +76,7 @@ await measure({
   }
 })
 
-// --- breaker: one call through opossum (src/lib/threshold-breaker.ts) vs a plain consecutive-failure counter
+// --- breaker: one call through the owned state machine (src/lib/threshold-breaker.ts) vs opossum vs a plain counter
 const action = () => Promise.resolve(1)
 const threshold = new ThresholdBreaker({ name: 'user', failureThreshold: 5, successThreshold: 3, resetTimeoutMs: 60_000 })
 const raw = new CircuitBreaker(action, { timeout: false, resetTimeout: 60_000 })
@@ -85,7 +85,7 @@ let failures = 0
 const plain = async (fn) => { if (failures >= 5) throw new Error('open'); try { const r = await fn(); failures = 0; return r } catch (err) { failures++; throw err } }
 console.log('circuit breaker, one successful call (awaited)')
 await measure({
-  'now: ThresholdBreaker.fire (opossum inside: stats buckets, events; no latency list)': { n: 50_000, run: async (n) => { for (let i = 0; i < n; i++) await threshold.fire(action) } },
+  'now: ThresholdBreaker.fire (the owned state machine, src/lib/threshold-breaker.ts)': { n: 50_000, run: async (n) => { for (let i = 0; i < n; i++) await threshold.fire(action) } },
   'before: opossum alone with its defaults (a latency pushed per call, snapshots)': { n: 50_000, run: async (n) => { for (let i = 0; i < n; i++) await raw.fire() } },
   'opossum alone, rollingPercentilesEnabled: false': { n: 50_000, run: async (n) => { for (let i = 0; i < n; i++) await rawLean.fire() } },
   'proposal: a counter around the call (state checked, failures counted)': { n: 50_000, run: async (n) => { for (let i = 0; i < n; i++) await plain(action) } },

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { Gateway } from '../src/app.js'
-import { ThresholdBreaker, type BreakerState } from '../src/lib/threshold-breaker.js'
+import { BreakerOpenError, ThresholdBreaker, type BreakerState } from '../src/lib/threshold-breaker.js'
+import { outcomeOf, toGatewayError } from '../src/lib/upstream-errors.js'
+import { CircuitOpenError } from '../src/errors.js'
 import { build, login, sample, servedCount, setFault, stubsFor, waitFor } from './helper.js'
 
 // After the reset timeout the breaker goes half-open; 3 successes close it, one failure reopens it.
@@ -18,7 +20,7 @@ function deferred () {
   return { promise, resolve, reject }
 }
 
-t.test('ThresholdBreaker alone (real opossum, plain async functions)', async (t) => {
+t.test('ThresholdBreaker alone (plain async functions)', async (t) => {
   const resetTimeoutMs = 150
   function breakerFor (t: Test, isFailure?: (err: unknown) => boolean) {
     const breaker = new ThresholdBreaker({ name: 'unit', failureThreshold: 3, successThreshold: 3, resetTimeoutMs, isFailure })
@@ -89,6 +91,53 @@ t.test('ThresholdBreaker alone (real opossum, plain async functions)', async (t)
     for (let i = 0; i < 3; i++) t.equal(await breaker.fire(ok), 'ok')
     t.equal(breaker.state, 'closed', 'successes are counted afresh after a reopen')
     t.same(transitions, ['open', 'half_open', 'open', 'half_open', 'open', 'half_open', 'closed'])
+  })
+
+  t.test('the owned state machine: a BreakerOpenError, stale trials ignored, a filtered error is an answer', async (t) => {
+    const clientError = Object.assign(new Error('client'), { statusCode: 409 })
+    const { breaker, transitions, ok, boom } = breakerFor(t, (err) => err !== clientError)
+    for (let i = 0; i < 3; i++) await t.rejects(breaker.fire(boom))
+    const rejected = await breaker.fire(ok).catch((err: unknown) => err)
+    t.ok(rejected instanceof BreakerOpenError, 'an open breaker rejects with BreakerOpenError')
+    const mapped = toGatewayError('unit', rejected)
+    t.ok(mapped instanceof CircuitOpenError, 'toGatewayError maps it by type to GW_CIRCUIT_OPEN')
+    t.equal(mapped.code, 'GW_CIRCUIT_OPEN')
+    t.equal(outcomeOf(rejected), 'circuit_open')
+
+    await toHalfOpen(breaker)
+    const slowProbe = deferred()
+    const probeCall = breaker.fire(() => slowProbe.promise)
+    await t.rejects(breaker.fire(async () => 'never'), { code: 'EOPENBREAKER' }, 'one probe at a time')
+    slowProbe.reject(new Error('boom'))
+    await t.rejects(probeCall, { message: 'boom' })
+    t.equal(breaker.state, 'open', 'the failed probe reopened it')
+    await toHalfOpen(breaker)
+    await t.rejects(breaker.fire(async () => { throw clientError }), clientError, 'a filtered error is passed on')
+    t.equal(breaker.state, 'half_open', 'and counts as an answer, not a failure')
+    t.equal(await breaker.fire(ok), 'ok')
+    t.equal(await breaker.fire(ok), 'ok')
+    t.equal(breaker.state, 'closed', 'filtered error + 2 successes = 3 answers close it')
+    t.same(transitions, ['open', 'half_open', 'open', 'half_open', 'closed'])
+  })
+
+  t.test('a trial answered after its half-open period ended does not count in the next one', async (t) => {
+    const { breaker, ok, boom } = breakerFor(t)
+    for (let i = 0; i < 3; i++) await t.rejects(breaker.fire(boom))
+    await toHalfOpen(breaker)
+    t.equal(await breaker.fire(ok), 'ok', 'the probe succeeds')
+    const late = deferred()
+    const lateCall = breaker.fire(() => late.promise)
+    await t.rejects(breaker.fire(boom), { message: 'boom' })
+    t.equal(breaker.state, 'open', 'a failed trial reopens it while another trial is still out')
+    await toHalfOpen(breaker)
+    late.resolve('late')
+    t.equal(await lateCall, 'late', 'the late trial\'s answer is passed on')
+    const probe = deferred()
+    const probeCall = breaker.fire(() => probe.promise)
+    await t.rejects(breaker.fire(async () => 'never'), { code: 'EOPENBREAKER' }, 'the late success did not count: this period still wants its single probe first')
+    probe.resolve('probe')
+    t.equal(await probeCall, 'probe')
+    t.equal(breaker.state, 'half_open')
   })
 
   t.test('errors that isFailure rejects are passed on but never count', async (t) => {
@@ -210,7 +259,7 @@ t.test('through the gateway, against real stub processes', async (t) => {
       }
       return { passed: answers.filter((res) => res.statusCode === 200).length, rejected: rejected.length, reached: await servedCount(stubs.user) - served }
     }
-    t.same(await burst(10), { passed: 1, rejected: 9, reached: 1 }, 'first burst: opossum\'s single probe passes')
+    t.same(await burst(10), { passed: 1, rejected: 9, reached: 1 }, 'first burst: the single probe passes')
     t.equal(await breakerOf(app), 'half_open')
     t.same(await burst(10), { passed: 2, rejected: 8, reached: 2 }, 'second burst: the two successes still needed pass')
     t.equal(await breakerOf(app), 'closed')

@@ -1,5 +1,3 @@
-import CircuitBreaker from 'opossum'
-
 export type BreakerState = 'closed' | 'open' | 'half_open'
 
 export interface ThresholdBreakerOptions {
@@ -7,48 +5,40 @@ export interface ThresholdBreakerOptions {
   failureThreshold: number // consecutive failures that open the circuit
   successThreshold: number // consecutive half-open successes that close it
   resetTimeoutMs: number // open → half-open
-  isFailure?: (err: unknown) => boolean
+  isFailure?: (err: unknown) => boolean // false: the error is passed on and counts as an answer (a success)
+}
+
+/** Thrown without calling the upstream while the circuit is open or its half-open trial slots are taken. */
+export class BreakerOpenError extends Error {
+  readonly code = 'EOPENBREAKER'
+  constructor (readonly upstream: string) {
+    super(`Breaker of ${upstream} is open`)
+  }
 }
 
 /**
- * opossum opens on an error percentage and closes on the first half-open success (its maintainers declined a
- * success threshold). This keeps opossum's state machine, timer and fast rejection, and adds two counts around it:
- * N consecutive failures open it; in half-open, opossum's single probe and then only as many trials as successes
- * are still needed run at once; `successThreshold` consecutive successes close it and one failure reopens it.
- * Everything else gets EOPENBREAKER.
+ * A small owned state machine rather than opossum: the contract is counts (N consecutive failures open it, M
+ * consecutive half-open successes close it), which opossum's rolling error percentage and close-on-first-success
+ * could only express bent (volumeThreshold MAX_SAFE_INTEGER, manual open()), at the cost of its stats per call.
+ *
+ * closed: calls run; `failureThreshold` failures in a row open it (a success resets the count).
+ * open: calls are rejected at once; after `resetTimeoutMs` a timer moves it to half-open.
+ * half_open: a single probe runs first; after it, only as many trials as successes are still needed run at once;
+ * `successThreshold` successes close it, one failure reopens it; everything else is rejected.
  */
 export class ThresholdBreaker {
-  private readonly breaker: CircuitBreaker<[() => Promise<unknown>], unknown>
   private phase: BreakerState = 'closed'
   private consecutiveFailures = 0
   private trialSuccesses = 0
   private trialsInFlight = 0
+  private halfOpenEpoch = 0 // a trial's outcome only counts in the half-open period it started in
   private openedAt = 0
+  private timer: NodeJS.Timeout | undefined
+  private readonly isFailure: (err: unknown) => boolean
   private readonly listeners: Array<(state: BreakerState) => void> = []
 
   constructor (private readonly opts: ThresholdBreakerOptions) {
-    this.breaker = new CircuitBreaker((action: () => Promise<unknown>) => action(), {
-      name: opts.name,
-      timeout: false, // undici's own timeouts bound each call; they abort the request, opossum's would not
-      resetTimeout: opts.resetTimeoutMs,
-      errorThresholdPercentage: 100, // never opens by percentage (a rate cannot exceed 100): the count below decides
-      volumeThreshold: Number.MAX_SAFE_INTEGER,
-      errorFilter: (err: unknown) => !(opts.isFailure ?? (() => true))(err),
-      // Nothing reads opossum's rolling statistics (the counts above decide): no latency list kept per call and
-      // sorted, no snapshot timer.
-      rollingPercentilesEnabled: false,
-      enableSnapshots: false
-    })
-    this.breaker.on('open', () => {
-      this.openedAt = Date.now()
-      this.transition('open')
-    })
-    this.breaker.on('halfOpen', () => {
-      this.trialSuccesses = 0
-      this.transition('half_open')
-    })
-    this.breaker.on('success', () => this.onSuccess())
-    this.breaker.on('failure', () => this.onFailure())
+    this.isFailure = opts.isFailure ?? (() => true)
   }
 
   get state (): BreakerState { return this.phase }
@@ -61,38 +51,62 @@ export class ThresholdBreaker {
   onTransition (listener: (state: BreakerState) => void): void { this.listeners.push(listener) }
 
   async fire<T> (action: () => Promise<T>): Promise<T> {
-    // opossum has closed after its single probe, but we are still counting trial successes: let through only as
-    // many trials as successes are still needed, so half-open never sends more than successThreshold calls.
-    const trial = this.phase === 'half_open' && this.breaker.closed
-    if (trial) {
-      if (this.trialsInFlight >= this.opts.successThreshold - this.trialSuccesses) throw rejection()
-      this.trialsInFlight++
-    }
+    if (this.phase === 'closed') return this.closedCall(action)
+    if (this.phase === 'open') throw new BreakerOpenError(this.opts.name)
+    const slots = this.trialSuccesses === 0 ? 1 : this.opts.successThreshold - this.trialSuccesses
+    if (this.trialsInFlight >= slots) throw new BreakerOpenError(this.opts.name)
+    return this.trialCall(action)
+  }
+
+  shutdown (): void { clearTimeout(this.timer) }
+
+  private async closedCall<T> (action: () => Promise<T>): Promise<T> {
     try {
-      return await this.breaker.fire(action) as T
+      const value = await action()
+      if (this.phase === 'closed') this.consecutiveFailures = 0
+      return value
+    } catch (err) {
+      if (this.phase === 'closed') {
+        if (!this.isFailure(err)) this.consecutiveFailures = 0
+        else if (++this.consecutiveFailures >= this.opts.failureThreshold) this.open()
+      }
+      throw err
+    }
+  }
+
+  private async trialCall<T> (action: () => Promise<T>): Promise<T> {
+    const epoch = this.halfOpenEpoch
+    this.trialsInFlight++
+    let succeeded = false
+    try {
+      const value = await action()
+      succeeded = true
+      return value
+    } catch (err) {
+      succeeded = !this.isFailure(err)
+      throw err
     } finally {
-      if (trial) this.trialsInFlight--
+      if (epoch === this.halfOpenEpoch && this.phase === 'half_open') {
+        this.trialsInFlight--
+        if (!succeeded) this.open()
+        else if (++this.trialSuccesses >= this.opts.successThreshold) this.transition('closed')
+      }
     }
   }
 
-  shutdown (): void { this.breaker.shutdown() }
-
-  private onSuccess (): void {
+  private open (): void {
     this.consecutiveFailures = 0
-    if (this.phase !== 'half_open') return
-    if (++this.trialSuccesses >= this.opts.successThreshold) this.transition('closed')
+    this.openedAt = Date.now()
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => this.halfOpen(), this.opts.resetTimeoutMs).unref()
+    this.transition('open')
   }
 
-  private onFailure (): void {
-    if (this.phase === 'half_open') {
-      // opossum reopens by itself when its probe fails; a failed later trial must reopen it here.
-      if (this.breaker.closed) this.breaker.open()
-      return
-    }
-    if (this.phase === 'closed' && ++this.consecutiveFailures >= this.opts.failureThreshold) {
-      this.consecutiveFailures = 0
-      this.breaker.open()
-    }
+  private halfOpen (): void {
+    this.halfOpenEpoch++
+    this.trialSuccesses = 0
+    this.trialsInFlight = 0
+    this.transition('half_open')
   }
 
   private transition (state: BreakerState): void {
@@ -100,8 +114,4 @@ export class ThresholdBreaker {
     this.phase = state
     for (const listener of this.listeners) listener(state)
   }
-}
-
-function rejection (): Error {
-  return Object.assign(new Error('Breaker is half-open and its trial slots are taken'), { code: 'EOPENBREAKER' })
 }

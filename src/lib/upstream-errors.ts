@@ -1,6 +1,7 @@
 import { BadGatewayError, CircuitOpenError, UpstreamTimeoutError } from '../errors.js'
+import { BreakerOpenError } from './threshold-breaker.js'
 
-/** Thrown inside the breaker for a 5xx answer so opossum counts it; carries what the upstream said. */
+/** Thrown inside the breaker for a 5xx answer so the breaker counts it; carries what the upstream said. */
 export class UpstreamServerError extends Error {
   constructor (readonly upstream: string, readonly statusCode: number) {
     super(`upstream ${upstream} answered ${statusCode}`)
@@ -27,10 +28,10 @@ export class UpstreamDeadlineError extends Error {
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'])
 
-/** The one mapping from undici/opossum failures to gateway errors: 503 open circuit, 504 timeout, 502 otherwise. */
+/** The one mapping from undici and breaker failures to gateway errors: 503 open circuit, 504 timeout, 502 otherwise. */
 export function toGatewayError (upstream: string, err: unknown): Error & { statusCode: number, code: string } {
+  if (err instanceof BreakerOpenError) return new CircuitOpenError(upstream, { cause: err })
   const code = (err as { code?: string }).code
-  if (code === 'EOPENBREAKER') return new CircuitOpenError(upstream, { cause: err })
   if (code && TIMEOUT_CODES.has(code)) return new UpstreamTimeoutError(upstream, { cause: err })
   return new BadGatewayError(upstream, { cause: err })
 }
@@ -39,8 +40,8 @@ export type UpstreamOutcome = 'success' | 'client_error' | 'server_error' | 'tim
 
 export function outcomeOf (err: unknown): UpstreamOutcome {
   if (err instanceof UpstreamServerError || err instanceof UpstreamAnswerRefusedError) return 'server_error'
+  if (err instanceof BreakerOpenError) return 'circuit_open'
   const code = (err as { code?: string }).code
-  if (code === 'EOPENBREAKER') return 'circuit_open'
   if (code && TIMEOUT_CODES.has(code)) return 'timeout'
   return 'unreachable'
 }
