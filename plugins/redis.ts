@@ -1,5 +1,4 @@
 import fp from 'fastify-plugin'
-import fastifyRedis from '@fastify/redis'
 import type { FastifyInstance } from 'fastify'
 import { createRedisClient, waitForRedis, type RedisClient, type RedisClientOptions } from '../src/lib/redis-client.js'
 
@@ -15,7 +14,6 @@ export default fp(async function redis (fastify: FastifyInstance, opts: RedisCli
   fastify.decorate<RedisClient | undefined>('sharedRedis', client)
   if (!client) return
   client.on('error', (err) => fastify.log.debug({ err }, 'redis client error'))
-  await fastify.register(fastifyRedis, { client, closeClient: false })
   // Start even when Redis is down: the limiters fail open or closed by policy and recover by themselves.
   await waitForRedis(client, opts.connectTimeoutMs * 3).catch((err) => fastify.log.warn({ err }, 'starting without Redis'))
   fastify.addHook('onClose', async () => {
