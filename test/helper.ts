@@ -2,6 +2,7 @@ import type { Test } from 'tap'
 import { buildGateway, type Gateway, type GatewayOverrides } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { startRedis, startStubs, startGateway } from '../scripts/lib/stack.mjs'
+import { promSample } from '../scripts/lib/prom-text.mjs'
 
 export { waitFor, setFault, servedCount, startStub, freePort } from '../scripts/lib/stack.mjs'
 
@@ -43,16 +44,7 @@ export async function login (app: Gateway, username: string, password = 'pw-123'
   return { authorization: `Bearer ${res.json().token}` }
 }
 
-/** Reads one Prometheus sample from a text exposition, 0 when absent. */
+/** Reads one Prometheus sample (summed over the label sets that match) from a text exposition, 0 when absent. */
 export function sample (metricsText: string, name: string, labels: Record<string, string> = {}): number {
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`)
-  let total = 0
-  for (const line of metricsText.split('\n')) {
-    if (!line.startsWith(name)) continue
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line)
-    if (!match || match[1] !== name) continue
-    const labelText = match[2] ?? ''
-    if (want.every((pair) => labelText.includes(pair))) total += Number(match[3])
-  }
-  return total
+  return promSample(metricsText, name, labels, { absent: 0 })
 }

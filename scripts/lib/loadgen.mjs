@@ -118,18 +118,8 @@ export function leastSquares (points) {
   return { slope, intercept, r2: ssTot === 0 ? 0 : 1 - ssRes / ssTot }
 }
 
-/** Reads one Prometheus sample (summed over label sets matching `labels`) from a text exposition; NaN when absent. */
-export function promSample (text, name, labels = {}) {
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`)
-  let total = NaN
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line)
-    if (!match || match[1] !== name) continue
-    if (want.every((pair) => (match[2] ?? '').includes(pair))) total = (Number.isNaN(total) ? 0 : total) + Number(match[3])
-  }
-  return total
-}
+// Kept as an export of the load generator for its callers (soak, bench); the parser lives in prom-text.mjs.
+export { promSample } from './prom-text.mjs'
 
 export function percentile (values, p) {
   if (values.length === 0) return NaN
