@@ -4,6 +4,7 @@ import promClient from 'prom-client'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ForbiddenError } from '../src/errors.js'
 import { bearerToken } from '../src/lib/jwt.js'
+import { isLoopback } from '../src/lib/loopback.js'
 import { UPSTREAM_NAMES } from './upstreams.js'
 
 type PromClient = typeof promClient
@@ -54,14 +55,12 @@ declare module 'fastify' {
 // fastify-metrics is CommonJS with an `exports.default`; ESM sees it one level down.
 const fastifyMetrics = fastifyMetricsModule.default
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1'])
-
 export interface MetricsOptions { token?: string }
 
 export default fp(async function metrics (fastify: FastifyInstance, opts: MetricsOptions) {
   // /metrics answers loopback peers (the socket's address, never X-Forwarded-For) or a bearer of METRICS_TOKEN.
   async function restrictToLoopbackOrToken (request: FastifyRequest, _reply: FastifyReply) {
-    if (LOOPBACK.has(request.socket.remoteAddress ?? '')) return
+    if (isLoopback(request.socket.remoteAddress)) return
     if (opts.token && bearerToken(request.headers.authorization) === opts.token) return
     throw new ForbiddenError('/metrics is served to loopback clients or with the METRICS_TOKEN bearer token')
   }

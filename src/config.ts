@@ -96,3 +96,14 @@ export function upstreamUrls (config: GatewayConfig): Record<'auth' | 'user' | '
     order: config.ORDER_URL ?? `http://127.0.0.1:${config.ORDER_PORT}`
   }
 }
+
+// --- process entry points
+/** Loads config or exits 1 naming the process and the bad variable (for main, the gateway and the stubs). */
+export function configOrExit (processName: string, env: Record<string, string | undefined> = process.env): GatewayConfig {
+  try {
+    return loadConfig(env)
+  } catch (err) {
+    console.error(`${processName}: invalid configuration: ${(err as Error).message}`)
+    process.exit(1)
+  }
+}

@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ForbiddenError, BadRequestError } from '../errors.js'
 import { installErrorHandlers } from '../error-handler.js'
-import { loadConfig, type GatewayConfig } from '../config.js'
+import { configOrExit, type GatewayConfig } from '../config.js'
 import { createRedisClient, waitForRedis, type RedisClient } from '../lib/redis-client.js'
 
 export type FaultMode = 'ok' | 'fail' | 'slow' | 'hang'
@@ -70,13 +70,7 @@ export function fencingToken (header: string | string[] | undefined): number | u
 
 /** Runs a stub as its own process: config from env, Redis when REDIS_URL is set, graceful SIGTERM. */
 export async function runStub (name: string, portOf: (config: GatewayConfig) => number, build: (config: GatewayConfig, opts: StubOptions) => Promise<FastifyInstance>) {
-  let config: GatewayConfig
-  try {
-    config = loadConfig()
-  } catch (err) {
-    console.error(`${name}: invalid configuration: ${(err as Error).message}`)
-    process.exit(1)
-  }
+  const config = configOrExit(name)
   const redis = createRedisClient({ url: config.REDIS_URL, connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })
   if (redis) {
     redis.on('error', () => {})
