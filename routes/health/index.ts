@@ -10,7 +10,9 @@ const Readiness = Type.Object({
 })
 
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
+  // The prefix itself (/health), not /health/ as well: one route, one path in /openapi.json.
   fastify.get('/', {
+    prefixTrailingSlash: 'no-slash',
     config: { rateLimit: false },
     schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
   }, async () => ({ status: 'ok' as const }))

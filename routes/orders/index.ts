@@ -7,6 +7,7 @@ const OrderParams = Type.Object({ id: Type.String({ pattern: '^ord_[0-9a-f-]{36}
 
 const orders: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/', {
+    prefixTrailingSlash: 'no-slash', // POST /orders only, as the API and /openapi.json say
     config: { auth: true, owner: 'body.userId', userLock: true },
     schema: { body: OrderBody, response: { 201: Order, ...errorResponses(400, 401, 403, 409, 429, 502, 503, 504) } }
   }, (request, reply) => reply.proxy('order', { method: 'POST', path: '/orders', body: JSON.stringify(request.body) }))
