@@ -13,7 +13,7 @@ import { Redis } from 'ioredis'
 import { buildCorpus, rawRequest, toBytes, type HostileRequest } from './fixtures/hostile-corpus.js'
 import Fastify from 'fastify'
 import { installErrorHandlers, refuseAmbiguousHeaders } from '../src/error-handler.js'
-import { build, gatewayProcessFor, JWT_SECRET, redisFor, stubsFor } from './helper.js'
+import { build, gatewayProcessFor, JWT_SECRET, LAB_STUB_CREDENTIAL, redisFor, stubsFor } from './helper.js'
 import { buildUserService } from '../src/services/user/app.js'
 
 type Stubs = Awaited<ReturnType<typeof stubsFor>>
@@ -294,7 +294,7 @@ t.test('stub fault admin: bound to loopback, and refused to a non-loopback peer'
   if (external.length === 0) t.comment('no non-loopback IPv4 address on this machine; the bind check had nothing to try')
 
   // A remote peer (light-my-request sets the socket address the check reads; the suite never binds off loopback).
-  const app = await buildUserService({}, { faults: true, logLevel: 'silent' })
+  const app = await buildUserService({}, { faults: true, logLevel: 'silent', credential: LAB_STUB_CREDENTIAL })
   t.teardown(() => app.close())
   const forbidden = { statusCode: 403, error: 'Forbidden', message: 'Not allowed: fault admin answers loopback clients only', code: 'GW_FORBIDDEN' }
   const remote = '203.0.113.9'

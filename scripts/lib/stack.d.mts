@@ -2,6 +2,8 @@ import type { ChildProcess } from 'node:child_process'
 
 export const ROOT: string
 export function freePort (): Promise<number>
+export const LAB_STUB_CREDENTIAL: string
+export const LAB_STUB_ENV: { STUB_CREDENTIAL: string, STUB_SIGNUP: 'load_test' }
 export function waitFor<T> (check: () => T | Promise<T>, opts?: { timeoutMs?: number, intervalMs?: number, what?: string }): Promise<T>
 export interface RedisServer { port: number, url: string, dir: string, process: ChildProcess | undefined, start (): Promise<void>, kill (signal?: NodeJS.Signals): Promise<void>, stop (): Promise<void> }
 export function startRedis (opts?: { port?: number, persistent?: boolean, extraArgs?: string[] }): Promise<RedisServer>

@@ -25,6 +25,8 @@ export class ThresholdBreaker {
   private trialsInFlight = 0
   private openedAt = 0
   private readonly listeners: Array<(state: BreakerState) => void> = []
+  // Errors `isFailure` excused: opossum reports them as 'success', which must not count as one either.
+  private readonly excused = new WeakSet<object>()
 
   constructor (private readonly opts: ThresholdBreakerOptions) {
     this.breaker = new CircuitBreaker((action: () => Promise<unknown>) => action(), {
@@ -33,7 +35,11 @@ export class ThresholdBreaker {
       resetTimeout: opts.resetTimeoutMs,
       errorThresholdPercentage: 100, // never opens by percentage (a rate cannot exceed 100): the count below decides
       volumeThreshold: Number.MAX_SAFE_INTEGER,
-      errorFilter: (err: unknown) => !(opts.isFailure ?? (() => true))(err),
+      errorFilter: (err: unknown) => {
+        if ((opts.isFailure ?? (() => true))(err)) return false
+        if (typeof err === 'object' && err !== null) this.excused.add(err)
+        return true
+      },
       // Nothing reads opossum's rolling statistics (the counts above decide): no latency list kept per call and
       // sorted, no snapshot timer.
       rollingPercentilesEnabled: false,
@@ -47,7 +53,10 @@ export class ThresholdBreaker {
       this.trialSuccesses = 0
       this.transition('half_open')
     })
-    this.breaker.on('success', () => this.onSuccess())
+    this.breaker.on('success', (result: unknown) => {
+      if (typeof result === 'object' && result !== null && this.excused.has(result)) return
+      this.onSuccess()
+    })
     this.breaker.on('failure', () => this.onFailure())
   }
 
