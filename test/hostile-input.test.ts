@@ -151,6 +151,8 @@ async function json (url: string, init: RequestInit = {}) {
 }
 
 interface Mode { name: string, redisUrl?: string, stubs: Stubs }
+// The stubs answer the gateway's credential only.
+const asGateway = { headers: { 'x-gateway-credential': LAB_STUB_CREDENTIAL } }
 
 /** The corpus against one gateway process; every assertion message names its corpus entry. */
 async function runCorpus (t: Test, mode: Mode) {
@@ -201,8 +203,8 @@ async function runCorpus (t: Test, mode: Mode) {
 
   // The ground truth: the stubs' own answers (no gateway in between), the agent bucket, and Redis itself.
   const groundTruth = async () => ({
-    balances: await Promise.all([alice.id, bob.id].map(async (id) => (await json(`${mode.stubs.user.url}/users/${id}`)).body)),
-    orders: await Promise.all([alice.id, bob.id].map(async (id) => (await json(`${mode.stubs.order.url}/users/${id}/orders`)).body)),
+    balances: await Promise.all([alice.id, bob.id].map(async (id) => (await json(`${mode.stubs.user.url}/users/${id}`, asGateway)).body)),
+    orders: await Promise.all([alice.id, bob.id].map(async (id) => (await json(`${mode.stubs.order.url}/users/${id}/orders`, asGateway)).body)),
     agentRemaining: (await json(`${gateway.url}/api/quota/${agentId}`)).body.remaining,
     redis: mode.redisUrl ? await redisState(mode.redisUrl) : null
   })
@@ -309,7 +311,7 @@ t.test('stub fault admin: bound to loopback, and refused to a non-loopback peer'
 })
 
 t.test('/metrics: what metrics-exact does not cover (HEAD, odd paths, a query token, a trusted proxy header)', async (t) => {
-  const app = await build(t, { METRICS_TOKEN, TRUST_PROXY: 'true' })
+  const app = await build(t, { METRICS_TOKEN, TRUST_PROXY: '1' })
   const remote = '203.0.113.7'
   const refused = { statusCode: 403, error: 'Forbidden', message: 'Not allowed: /metrics is served to loopback clients or with the METRICS_TOKEN bearer token', code: 'GW_FORBIDDEN' }
   const asRemote = (method: 'GET' | 'HEAD', url: string, headers: Record<string, string> = {}) => app.inject({ method, url, remoteAddress: remote, headers })

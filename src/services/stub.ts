@@ -40,7 +40,9 @@ export async function createStubApp (name: string, opts: StubOptions) {
   const expected = Buffer.from(opts.credential)
   app.addHook('onRequest', (request, _reply, done) => {
     if (OPEN.has(request.routeOptions.url ?? '')) return done()
-    const given = request.headers[CREDENTIAL_HEADER]
+    // Prometheus can send a bearer token but no custom header on the Prometheus 2.x this lab checks with.
+    const bearer = request.headers.authorization
+    const given = request.headers[CREDENTIAL_HEADER] ?? (bearer?.startsWith('Bearer ') ? bearer.slice(7) : undefined)
     const ok = typeof given === 'string' && given.length === expected.length && timingSafeEqual(Buffer.from(given), expected)
     done(ok ? undefined : new StubCredentialError(CREDENTIAL_HEADER))
   })
