@@ -100,8 +100,8 @@ export async function startRedis ({ port, persistent = false, extraArgs = [] } =
   return redis
 }
 
-/** Spawns `node <script>` and resolves once it prints "<name> listening on <url>". */
-export async function startNodeProcess (name, script, env, { timeoutMs = 20_000, output = 'ignore', nodeArgs = [] } = {}) {
+/** Spawns `node <script>` and resolves once it prints "<name> listening on <url>" (60 s: a busy 2-CPU machine took 5–8 s per stub). */
+export async function startNodeProcess (name, script, env, { timeoutMs = 60_000, output = 'ignore', nodeArgs = [] } = {}) {
   const child = spawn(process.execPath, [...nodeArgs, script], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', output === 'inherit' ? 'inherit' : 'pipe']
