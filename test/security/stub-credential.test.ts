@@ -1,12 +1,17 @@
 import t from 'tap'
-import { LAB_STUB_CREDENTIAL, startStub } from '../helper.js'
+import { join } from 'node:path'
+import { LAB_STUB_CREDENTIAL, freePort, startStub } from '../helper.js'
+import { LAB_STUB_ENV, ROOT, startNodeProcess } from '../../scripts/lib/stack.mjs'
 
 // Security issue 12, finding 7: the stubs answer the gateway only. Before the fix `POST :3002/users/<id>/withdraw`
 // worked without any credential, /metrics was open, and `npm start` bound the stubs to HOST (0.0.0.0 in a container).
 t.test('every stub route but /health needs the gateway credential; stubs bind loopback whatever HOST says', async (t) => {
   const user = await startStub('user', { HOST: '0.0.0.0' })
   t.teardown(() => user.stop())
-  t.equal(new URL(user.url).hostname, '127.0.0.1')
+  // What the stub says it bound (startStub's url is always loopback): HOST is the gateway's, STUB_HOST the stubs'.
+  const order = await startNodeProcess('order', join(ROOT, 'dist', 'src', 'services', 'order', 'main.js'), { ...LAB_STUB_ENV, HOST: '0.0.0.0', ORDER_PORT: String(await freePort()) })
+  t.teardown(() => { order.process.kill() })
+  t.equal(new URL(order.url).hostname, '127.0.0.1', 'HOST=0.0.0.0 leaves the stub on loopback')
   const refused = { statusCode: 401, error: 'Unauthorized', message: 'This service answers the gateway only: send its x-gateway-credential header', code: 'GW_STUB_CREDENTIAL' }
   const call = async (method: string, path: string, headers: Record<string, string> = {}, body?: unknown) => {
     const res = await fetch(`${user.url}${path}`, { method, headers: { ...body ? { 'content-type': 'application/json' } : {}, ...headers }, body: body ? JSON.stringify(body) : undefined })
