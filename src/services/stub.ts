@@ -39,7 +39,8 @@ export async function createStubApp (name: string, opts: StubOptions) {
   // First hook: a caller without the gateway's credential reaches nothing, /metrics included (finding 7).
   const expected = Buffer.from(opts.credential)
   app.addHook('onRequest', (request, _reply, done) => {
-    if (OPEN.has(request.routeOptions.url ?? '')) return done()
+    // By path when no route matched: /__fault without STUB_FAULTS answers its 404, as without the credential check.
+    if (OPEN.has(request.routeOptions.url ?? request.url.split('?')[0])) return done()
     // Prometheus can send a bearer token but no custom header on the Prometheus 2.x this lab checks with.
     const bearer = request.headers.authorization
     const given = request.headers[CREDENTIAL_HEADER] ?? (bearer?.startsWith('Bearer ') ? bearer.slice(7) : undefined)
