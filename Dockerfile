@@ -24,7 +24,9 @@ COPY --from=build /app/dist ./dist
 # The audit log directory exists in the image, owned by `node`, so a named volume mounted there starts writable.
 RUN mkdir -p /var/log/gateway && chown node:node /var/log/gateway
 USER node
-# In a container the listener must not be loopback-only (the code's default); compose sets HOST too.
+# In a container the listener must not be loopback-only (the code's default); compose sets HOST too. A non-loopback
+# HOST needs JWT_SECRET and STUB_CREDENTIAL from the environment (none ships in the image): the gateway refuses to
+# start without them. The stubs bind STUB_HOST (loopback unless set; compose sets 0.0.0.0 for them).
 ENV HOST=0.0.0.0
 EXPOSE 3000 3001 3002 3003
 # A 1 GB heap limit lowers V8's heap growth factor: RSS stays under 150 MB under load at no measured CPU cost (docs/PERFORMANCE.md).

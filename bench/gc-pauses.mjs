@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { k6Binary } from '../scripts/lib/k6.mjs'
 import { promSample } from '../scripts/lib/loadgen.mjs'
 import { GATEWAY_NODE_ARGS, freePort, waitFor } from '../scripts/lib/stack.mjs'
-import { JWT_SECRET, recordPerf, startBackends, sweepClients } from './lib.mjs'
+import { JWT_SECRET, JWT_TTL_SECONDS, recordPerf, startBackends, sweepClients } from './lib.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback
@@ -57,7 +57,7 @@ try {
 
   const port = await freePort()
   const gateway = spawn(process.execPath, [...nodeFlags, ...(perfData ? ['--perf-basic-prof'] : []), '--trace-gc', join(BENCH, '..', 'dist', 'src', 'server.js')], {
-    env: { ...process.env, ...stubs.gatewayEnv, JWT_SECRET, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '1000000000', AUDIT_LOG_PATH: join(tmp, 'audit.log'), PORT: String(port), ...(redis ? { REDIS_URL: redis.url } : {}) },
+    env: { ...process.env, ...stubs.gatewayEnv, JWT_SECRET, JWT_TTL_SECONDS, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '1000000000', AUDIT_LOG_PATH: join(tmp, 'audit.log'), PORT: String(port), ...(redis ? { REDIS_URL: redis.url } : {}) },
     stdio: ['ignore', 'pipe', 'inherit']
   })
   stops.push(async () => { if (gateway.exitCode === null) { gateway.kill('SIGTERM'); await new Promise((resolve) => gateway.once('exit', resolve)) } })

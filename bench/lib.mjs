@@ -5,11 +5,13 @@ import { startRedis, startStubs } from '../scripts/lib/stack.mjs'
 
 /** The secret the bench gives its gateways (and signs the clients' tokens with). */
 export const JWT_SECRET = 'bench-secret-0123456789abcdefghijklmnopqrstuvwxyz'
+/** The clients' tokens live 4 h; the gateway refuses tokens living longer than its JWT_TTL_SECONDS. */
+export const JWT_TTL_SECONDS = String(4 * 3600)
 
 /** `count` lines "load_test_<i> <token>", signed with the gateway's own signer (dist/src/lib/jwt.js). */
 export async function writeTokensFile (file, count) {
   const { createTokenSigner } = await import(new URL('../dist/src/lib/jwt.js', import.meta.url).href)
-  const sign = createTokenSigner(JWT_SECRET, 4 * 3600)
+  const sign = createTokenSigner(JWT_SECRET, Number(JWT_TTL_SECONDS))
   const lines = []
   for (let i = 0; i < count; i++) lines.push(`load_test_${i} ${sign(`load_test_${i}`)}`)
   writeFileSync(file, lines.join('\n') + '\n')

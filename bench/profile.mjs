@@ -12,7 +12,7 @@ import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import { freePort } from '../scripts/lib/stack.mjs'
-import { JWT_SECRET, recordPerf, startBackends, sweepClients } from './lib.mjs'
+import { JWT_SECRET, JWT_TTL_SECONDS, recordPerf, startBackends, sweepClients } from './lib.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const OUT = join(BENCH, '..', 'results', 'profile')
@@ -72,6 +72,7 @@ try {
   const gateway = await startProfiledGateway({
     ...stubs.gatewayEnv,
     JWT_SECRET,
+    JWT_TTL_SECONDS,
     RATE_LIMIT_MAX: '1000000000',
     LOG_LEVEL: 'warn',
     AUDIT_LOG_PATH: join(OUT, 'audit.log'),

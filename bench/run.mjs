@@ -17,7 +17,7 @@ import { cpus, loadavg, tmpdir, totalmem, hostname } from 'node:os'
 import { join, dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, startGateway, startNodeProcess, startRedis, startStubs, waitFor } from '../scripts/lib/stack.mjs'
-import { JWT_SECRET, sweepClients, writeTokensFile } from './lib.mjs'
+import { JWT_SECRET, JWT_TTL_SECONDS, sweepClients, writeTokensFile } from './lib.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const ROOT = join(BENCH, '..')
@@ -307,6 +307,7 @@ async function main () {
   const gatewayEnv = (key, mode) => ({
     ...stubs.gatewayEnv,
     JWT_SECRET,
+    JWT_TTL_SECONDS,
     RATE_LIMIT_MAX: String(settings.rateLimitMax),
     RATE_LIMIT_WINDOW_MS: String(settings.rateLimitWindowMs),
     LOG_LEVEL: 'warn',

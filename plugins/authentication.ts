@@ -17,10 +17,15 @@ declare module 'fastify' {
   }
 }
 
-export interface AuthenticationOptions { secret: string }
+export interface AuthenticationOptions {
+  /** JWT_SECRET; start paths fill it (src/lib/start-secrets.ts), so undefined here is a wiring mistake. */
+  secret: string | undefined
+  ttlSeconds: number
+}
 
 export default fp(async function authentication (fastify: FastifyInstance, opts: AuthenticationOptions) {
-  const verify = createTokenVerifier(opts.secret)
+  if (opts.secret === undefined) throw new Error('JWT_SECRET is not set: set it, or start through server.js / npm start, which generate one on loopback')
+  const verify = createTokenVerifier(opts.secret, { maxTtlSeconds: opts.ttlSeconds })
   fastify.decorateRequest('userId', undefined)
   fastify.decorateRequest('authFailure', undefined)
 

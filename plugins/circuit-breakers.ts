@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { ThresholdBreaker, type BreakerState } from '../src/lib/threshold-breaker.js'
 import { UPSTREAM_NAMES, type UpstreamName } from './upstreams.js'
+import { isUpstreamFailure } from '../src/lib/upstream-errors.js'
 
 export interface CircuitBreakersOptions {
   failureThreshold: number
@@ -23,7 +24,7 @@ export default fp(async function circuitBreakers (fastify: FastifyInstance, opts
   const { breakerState, breakerTransitions } = fastify.gatewayMetrics
   const breakers = {} as Record<UpstreamName, ThresholdBreaker>
   for (const upstream of UPSTREAM_NAMES) {
-    const breaker = new ThresholdBreaker({ name: upstream, ...opts })
+    const breaker = new ThresholdBreaker({ name: upstream, ...opts, isFailure: isUpstreamFailure })
     breakerState.set({ upstream }, 0)
     breaker.onTransition((state) => {
       breakerState.set({ upstream }, STATE_VALUE[state])

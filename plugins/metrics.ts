@@ -22,7 +22,7 @@ function createGatewayMetrics (client: PromClient, registry: InstanceType<PromCl
       buckets: DURATION_BUCKETS,
       registers
     }),
-    rateLimited: new client.Counter({ name: 'gateway_rate_limited_total', help: 'Requests refused with 429, by limiter (global, login, demo, agent_quota)', labelNames: ['limiter'] as const, registers }),
+    rateLimited: new client.Counter({ name: 'gateway_rate_limited_total', help: 'Requests refused with 429, by limiter (global, login, demo, agent_quota, address, login_address, login_account)', labelNames: ['limiter'] as const, registers }),
     quotaTokensSpent: new client.Counter({ name: 'gateway_quota_tokens_spent_total', help: 'Agent-quota tokens granted', registers }),
     quotaTokensRefused: new client.Counter({ name: 'gateway_quota_tokens_refused_total', help: 'Agent-quota tokens asked for and refused', registers }),
     breakerState: new client.Gauge({ name: 'gateway_breaker_state', help: 'Circuit state per upstream: 0 closed, 1 half-open, 2 open', labelNames: ['upstream'] as const, registers }),
@@ -34,7 +34,7 @@ function createGatewayMetrics (client: PromClient, registry: InstanceType<PromCl
   }
   // Every known label value starts at 0, so the first event is a visible increase (rate() and increase() need a
   // previous sample) and dashboards show 0 rather than "no data" before anything happened.
-  for (const limiter of ['global', 'login', 'demo', 'agent_quota']) metrics.rateLimited.inc({ limiter }, 0)
+  for (const limiter of ['global', 'login', 'demo', 'agent_quota', 'address', 'login_address', 'login_account']) metrics.rateLimited.inc({ limiter }, 0)
   for (const upstream of UPSTREAM_NAMES) {
     for (const state of ['open', 'half_open', 'closed']) metrics.breakerTransitions.inc({ upstream, state }, 0)
   }

@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import fastifyRateLimit, { type RateLimitOptions } from '@fastify/rate-limit'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { RateLimitedError } from '../src/errors.js'
+import { isIP } from 'node:net'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ClientAddressError, RateLimitedError } from '../src/errors.js'
 import { createRateLimitStore } from '../src/lib/stores/rate-limit-store.js'
 
 export interface RateLimitPluginOptions {
@@ -12,16 +13,35 @@ export interface RateLimitPluginOptions {
   loginWindowMs: number
   demoMax: number
   demoWindowMs: number
+  /** Per client address per `windowMs`, on every request whatever identity it carries (RATE_LIMIT_IP_MAX). */
+  ipMax: number
+  /** POST /auth/login per client address per `loginWindowMs`, counted when the headers arrive. */
+  loginIpMax: number
+  /** POST /auth/login per username per `loginWindowMs`, every address together. */
+  loginAccountMax: number
   failOpen: boolean
 }
 
-type Limiter = 'global' | 'login' | 'demo'
+type Limiter = 'global' | 'login' | 'demo' | 'address' | 'login_address' | 'login_account'
+type Check = ReturnType<FastifyInstance['createRateLimit']>
+type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Per-route limits, referenced from a route's `config.rateLimit`. */
-    routeRateLimits: Record<Exclude<Limiter, 'global'>, RateLimitOptions>
+    routeRateLimits: Record<'login' | 'demo', RateLimitOptions>
+    /** POST /auth/login's extra layers: per address when the headers arrive, per account once the body is parsed. */
+    loginGuards: { onRequest: Hook, preHandler: Hook }
   }
+}
+
+/**
+ * Requests the per-address ceiling skips: routes that opted out of limits (health, metrics) and requests an agent API
+ * key authenticated (their own quota applies; the 'agent-keys' plugin sets request.agent before this one runs).
+ */
+function skipsAddressCeiling (request: FastifyRequest): boolean {
+  return request.routeOptions.config.rateLimit === false ||
+    (request as { agent?: unknown }).agent !== undefined
 }
 
 export default fp(async function rateLimit (fastify: FastifyInstance, opts: RateLimitPluginOptions) {
@@ -62,6 +82,33 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
     onExceeded: onExceeded('global')
   })
 
+  // A layer of its own (createRateLimit: no headers, no "already ran" flag shared with the route's limiter, which
+  // must still run): a 429 from it carries the layer's figures and Retry-After.
+  function enforce (limiter: Limiter, check: Check): Hook {
+    return async function rateLimitLayer (request, reply) {
+      const result = await check(request)
+      if (result.isAllowed || !result.isExceeded) return
+      onExceeded(limiter)(request, result.key)
+      reply.header('x-ratelimit-limit', result.max).header('x-ratelimit-remaining', 0)
+        .header('x-ratelimit-reset', result.ttlInSeconds).header('retry-after', result.ttlInSeconds)
+      throw new RateLimitedError(String(result.ttlInSeconds))
+    }
+  }
+
+  // The client address keys every layer: with TRUST_PROXY it comes from X-Forwarded-For, so it must be an IP.
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    const ip = request.ip ?? ''
+    done(isIP(ip) === 0 ? new ClientAddressError(JSON.stringify(ip.slice(0, 64))) : undefined)
+  })
+  // Layered as Kong/Envoy descriptors are: the address ceiling first, on every request (404s and logins included),
+  // then the route's own limit (per user, per ip:username, ...).
+  fastify.addHook('onRequest', enforce('address', fastify.createRateLimit({
+    max: opts.ipMax,
+    timeWindow: opts.windowMs,
+    keyGenerator: (request) => `a:${request.ip}`,
+    allowList: skipsAddressCeiling
+  })))
+
   // Every 503 carries Retry-After (CONTRACT.md); the client reconnects to Redis within half a second.
   fastify.addHook('onError', async (_request, reply, error) => {
     if ((error as { code?: string }).code === 'GW_RATE_LIMIT_UNAVAILABLE') reply.header('retry-after', 1)
@@ -82,5 +129,18 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
       keyGenerator: (request: FastifyRequest) => `demo:${request.ip}`,
       onExceeded: onExceeded('demo')
     }
+  })
+  fastify.decorate('loginGuards', {
+    onRequest: enforce('login_address', fastify.createRateLimit({
+      max: opts.loginIpMax,
+      timeWindow: opts.loginWindowMs,
+      keyGenerator: (request) => `la:${request.ip}`
+    })),
+    // Guesses per account across addresses: a botnet trying one password each still meets this.
+    preHandler: enforce('login_account', fastify.createRateLimit({
+      max: opts.loginAccountMax,
+      timeWindow: opts.loginWindowMs,
+      keyGenerator: (request) => `lu:${(request.body as { username?: string } | undefined)?.username ?? ''}`
+    }))
   })
 }, { name: 'rate-limit', dependencies: ['redis', 'metrics', 'audit-log', 'authentication'] })

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { Pool, type Dispatcher } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { UpstreamAnswerRefusedError, UpstreamDeadlineError, UpstreamServerError } from '../src/lib/upstream-errors.js'
+import { CREDENTIAL_HEADER } from '../src/lib/start-secrets.js'
 
 export type UpstreamName = 'auth' | 'user' | 'order'
 export const UPSTREAM_NAMES: readonly UpstreamName[] = ['auth', 'user', 'order']
@@ -12,6 +13,8 @@ export interface UpstreamsOptions {
   connections: number
   /** Largest answer body relayed; a bigger one is refused (502) and the read stops there. */
   maxBodyBytes: number
+  /** STUB_CREDENTIAL, sent as x-gateway-credential on every call (the stubs refuse calls without it). */
+  credential?: string
 }
 
 export interface UpstreamCall {
@@ -125,6 +128,8 @@ function createUpstreams (opts: UpstreamsOptions) {
      */
     call (name: UpstreamName, call: UpstreamCall): Promise<UpstreamResponse> {
       const timeoutMs = opts.targets[name].timeoutMs
+      // The caller builds a fresh headers object per call: adding to it costs less than copying it.
+      if (opts.credential !== undefined) call.headers[CREDENTIAL_HEADER] = opts.credential
       return new Promise((resolve, reject) => {
         pools.get(name)!.dispatch({
           method: call.method,

@@ -46,10 +46,16 @@ function parseArgs (argv) {
   return { file, projectDir: resolve(projectDir ?? dirname(file)) }
 }
 
+/** What `${NAME:?…}` interpolates to here: no value ships, so a stand-in the checks can recognise. */
+function requiredPlaceholder (name) {
+  return `<required ${name}>`
+}
+
 /**
  * Compose's variable interpolation with an empty environment: `${V:-d}`/`${V-d}` give d, `${V:+a}` gives '', `${V}`
- * and `$V` give '' (compose warns), `${V:?msg}` is an error, `$$` is a literal `$`. Hand-written because compose's
- * own implementation is Go; these few rules are all the file may use.
+ * and `$V` give '' (compose warns), `${V:?msg}` is an error compose reports (here a placeholder: the file requires it
+ * on purpose), `$$` is a literal `$`. Hand-written because compose's own implementation is Go; these few rules are
+ * all the file may use.
  */
 function interpolate (value, path, problems) {
   const ESCAPED = '\u0000'
@@ -60,7 +66,8 @@ function interpolate (value, path, problems) {
     const [whole, name, op, arg = ''] = match
     let replacement = ''
     if (op === ':-' || op === '-') replacement = arg
-    else if (op === ':?' || op === '?') problems.push(`${path}: \${${name}} is required (${arg || 'no message'}) and has no default`)
+    // A required secret (`${V:?msg}`, no fallback on purpose): a placeholder stands in, and the services check it.
+    else if (op === ':?' || op === '?') replacement = requiredPlaceholder(name)
     else if (op === undefined) problems.push(`${path}: \${${name}} has no default; write \${${name}:-value}`)
     out = out.replace(whole, replacement)
   }
@@ -222,7 +229,7 @@ function main () {
     if (problems.length) throw new Error(problems.join('; '))
   })
 
-  check('the gateway and stubs get only variables listed in .env.example, and listen on 0.0.0.0', () => {
+  check('the gateway and stubs get only variables listed in .env.example, listen on 0.0.0.0, and need JWT_SECRET/STUB_CREDENTIAL with no fallback', () => {
     const envExample = inProject('.env.example')
     const known = new Set([...readFileSync(envExample, 'utf8').matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]))
     const problems = []
@@ -230,7 +237,13 @@ function main () {
       if (!services[name]) { problems.push(`service ${name} is missing`); continue }
       const env = envOf(services[name])
       for (const key of Object.keys(env)) if (!known.has(key)) problems.push(`${name}: ${key} is not in .env.example (the code does not read it)`)
-      if (env.HOST !== '0.0.0.0') problems.push(`${name}: HOST must be 0.0.0.0 inside the container (is ${env.HOST ?? 'unset'})`)
+      // The gateway binds HOST; the stubs bind STUB_HOST (loopback unless set, docs/SECURITY.md).
+      const bind = name === 'gateway' ? 'HOST' : 'STUB_HOST'
+      if (env[bind] !== '0.0.0.0') problems.push(`${name}: ${bind} must be 0.0.0.0 inside the container (is ${env[bind] ?? 'unset'})`)
+      for (const secret of name === 'auth' || name === 'gateway' ? ['JWT_SECRET', 'STUB_CREDENTIAL'] : ['STUB_CREDENTIAL']) {
+        if (env[secret] !== requiredPlaceholder(secret)) problems.push(`${name}: ${secret} must come from \${${secret}:?…} with no fallback (is ${env[secret] ?? 'unset'})`)
+      }
+      if (name === 'gateway' && env.TRUST_PROXY !== undefined) problems.push('gateway: TRUST_PROXY is set but no proxy is in front of it')
     }
     if (problems.length) throw new Error(problems.join('; '))
   })

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { upstreamUrls, type GatewayConfig } from './config.js'
+import { trustProxyOption, upstreamUrls, type GatewayConfig } from './config.js'
 import { installErrorHandlers, refuseAmbiguousHeaders } from './error-handler.js'
 import type { Clock } from './lib/stores/bucket-store.js'
 import metrics from '../plugins/metrics.js'
@@ -45,7 +45,7 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
       }
     },
     bodyLimit: config.BODY_LIMIT_BYTES,
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: trustProxyOption(config.TRUST_PROXY),
     // A caller's x-request-id is kept when it is sane, so one id follows the request through every hop.
     genReqId: (req) => {
       const incoming = req.headers['x-request-id']
@@ -64,7 +64,7 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
   // Plugins in dependency order; each declares what it needs, so a wrong order fails at start.
   await app.register(metrics, { token: config.METRICS_TOKEN })
   await app.register(auditLog, { path: config.AUDIT_LOG_PATH })
-  await app.register(authentication, { secret: config.JWT_SECRET })
+  await app.register(authentication, { secret: config.JWT_SECRET, ttlSeconds: config.JWT_TTL_SECONDS })
   await app.register(redis, {
     url: config.REDIS_URL,
     clusterNodes: config.REDIS_CLUSTER_NODES,
@@ -79,6 +79,9 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
     loginWindowMs: config.RATE_LIMIT_LOGIN_WINDOW_MS,
     demoMax: config.RATE_LIMIT_DEMO_MAX,
     demoWindowMs: config.RATE_LIMIT_DEMO_WINDOW_MS,
+    ipMax: config.RATE_LIMIT_IP_MAX ?? 4 * config.RATE_LIMIT_MAX,
+    loginIpMax: config.RATE_LIMIT_LOGIN_IP_MAX,
+    loginAccountMax: config.RATE_LIMIT_LOGIN_ACCOUNT_MAX,
     failOpen: config.RATE_LIMIT_ON_REDIS_ERROR === 'open'
   })
   await app.register(headers, { rateLimitHeaders: config.RATE_LIMIT_HEADERS, defaultWindowMs: config.RATE_LIMIT_WINDOW_MS })
@@ -92,6 +95,7 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
   await app.register(upstreams, {
     connections: config.UPSTREAM_CONNECTIONS,
     maxBodyBytes: config.UPSTREAM_MAX_BODY_BYTES,
+    credential: config.STUB_CREDENTIAL,
     targets: {
       auth: { url: urls.auth, timeoutMs: config.AUTH_TIMEOUT_MS },
       user: { url: urls.user, timeoutMs: config.USER_TIMEOUT_MS },

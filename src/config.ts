@@ -1,10 +1,9 @@
+import { isIP } from 'node:net'
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 
 const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback })
 const PositiveMs = (fallback: number) => Type.Integer({ minimum: 1, default: fallback })
-/** The development default; the gateway warns at start when it is still in use. */
-export const DEV_JWT_SECRET = 'dev-only-secret-change-me-in-production-0000'
 
 const Count = (fallback: number) => Type.Integer({ minimum: 1, default: fallback })
 const OneOf = <const T extends readonly string[]>(values: T, fallback: T[number]) =>
@@ -18,15 +17,11 @@ export const ConfigSchema = Type.Object({
   LOG_LEVEL: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
   BODY_LIMIT_BYTES: Count(16384),
   SHUTDOWN_TIMEOUT_MS: PositiveMs(10000),
-  TRUST_PROXY: Type.Boolean({ default: false }),
   // --- redis (unset: every store in memory)
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: '^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$' })),
   REDIS_CONNECT_TIMEOUT_MS: PositiveMs(1000),
   REDIS_COMMAND_TIMEOUT_MS: PositiveMs(500),
-  // --- auth
-  JWT_SECRET: Type.String({ minLength: 32, default: DEV_JWT_SECRET }),
-  JWT_TTL_SECONDS: Count(3600),
   // --- upstreams
   AUTH_PORT: Port(3001),
   USER_PORT: Port(3002),
@@ -62,6 +57,24 @@ export const ConfigSchema = Type.Object({
   LOCK_TTL_MS: PositiveMs(5000),
   // --- stubs
   STUB_FAULTS: OneOf(['0', '1'], '0'),
+  // --- identity (security issue 12: secrets, trust, layered limits, stub credential; see docs/SECURITY.md)
+  // No default: unset on a loopback HOST means "generate one at start" (src/lib/start-secrets.ts); required otherwise.
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32, maxLength: 512 })),
+  JWT_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 3600 }),
+  // Unset: trust no forwarded header. A hop count, or a comma list of proxy addresses/CIDRs (never `true`).
+  TRUST_PROXY: Type.Optional(Type.String({ maxLength: 1024 })),
+  // The address the stubs bind (not HOST: the gateway may face the network while its stubs stay private).
+  STUB_HOST: Type.String({ default: '127.0.0.1', minLength: 1, maxLength: 255 }),
+  // What the gateway sends upstream as x-gateway-credential and every stub requires; generated on loopback when unset.
+  STUB_CREDENTIAL: Type.Optional(Type.String({ minLength: 32, maxLength: 512, pattern: '^[\\x21-\\x7e]+$' })),
+  // load_test: the auth stub creates load_test_* users on first login (the lab); unset: no self-signup.
+  STUB_SIGNUP: Type.Optional(Type.Unsafe<'load_test'>({ type: 'string', enum: ['load_test'] })),
+  // Per-client-address ceiling per RATE_LIMIT_WINDOW_MS on every request, whatever identity it carries (default 4 × RATE_LIMIT_MAX).
+  RATE_LIMIT_IP_MAX: Type.Optional(Type.Integer({ minimum: 1 })),
+  // POST /auth/login per client address per RATE_LIMIT_LOGIN_WINDOW_MS, counted when the headers arrive.
+  RATE_LIMIT_LOGIN_IP_MAX: Count(100),
+  // POST /auth/login per username per RATE_LIMIT_LOGIN_WINDOW_MS, from every address together (guesses per account).
+  RATE_LIMIT_LOGIN_ACCOUNT_MAX: Count(20),
   // --- observability
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   AUDIT_LOG_PATH: Type.Optional(Type.String({ minLength: 1 }))
@@ -74,7 +87,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   // Drop empty strings so `FOO=` in a .env means "use the default", not "invalid".
   const data = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
   try {
-    return envSchema<GatewayConfig>({ schema: ConfigSchema, data, env: false })
+    const config = envSchema<GatewayConfig>({ schema: ConfigSchema, data, env: false })
+    trustProxyOption(config.TRUST_PROXY)
+    return config
   } catch (err) {
     throw new Error(describe(err as Error & { errors?: Array<{ instancePath: string, message?: string, params: { allowedValues?: unknown[] } }> }))
   }
@@ -87,6 +102,37 @@ function describe (err: Error & { errors?: Array<{ instancePath: string, message
     const allowed = e.params.allowedValues ? ` (${e.params.allowedValues.join(', ')})` : ''
     return `${e.instancePath.replace(/^\//, '') || 'env'} ${e.message ?? 'is invalid'}${allowed}`
   }).join('; ')
+}
+
+// --- identity
+const HOP_COUNT = /^[0-9]{1,2}$/
+
+/**
+ * TRUST_PROXY as Fastify's trustProxy (proxy-addr: the client is the right-most address not trusted): unset → false,
+ * a hop count → trust that many hops, else a list of proxy addresses or CIDRs. `true` (trust every hop, so the left-most entry
+ * the client wrote) is refused.
+ */
+export function trustProxyOption (value: string | undefined): false | string[] | ((address: string, hop: number) => boolean) {
+  if (value === undefined || value === 'false' || value === '0') return false
+  if (value === 'true') throw new Error('TRUST_PROXY=true is not accepted (it trusts the address the client writes): set the number of proxies in front (e.g. 1) or their addresses/CIDRs (e.g. 10.0.0.0/8,192.168.1.5)')
+  // What Fastify does with a number (its typings only take the function): trust the first n hops.
+  if (HOP_COUNT.test(value)) {
+    const hops = Number(value)
+    return (_address, hop) => hop < hops
+  }
+  const entries = value.split(',').map((entry) => entry.trim())
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split('/')
+    const family = isIP(address)
+    const bitsOk = bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32))
+    if (family === 0 || !bitsOk || extra !== undefined) throw new Error(`TRUST_PROXY: "${entry.slice(0, 64)}" is neither a hop count nor an IP address or CIDR (e.g. 1, or 10.0.0.0/8,127.0.0.1)`)
+  }
+  return entries
+}
+
+/** Loopback addresses a listener may bind without exposing itself (then generated secrets are acceptable). */
+export function isLoopbackHost (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::ffff:127.0.0.1'
 }
 
 export function upstreamUrls (config: GatewayConfig): Record<'auth' | 'user' | 'order', string> {

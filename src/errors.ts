@@ -16,3 +16,8 @@ export const UserLockedError = createError('GW_USER_LOCKED', 'Another operation 
 export const LockUnavailableError = createError('GW_LOCK_UNAVAILABLE', 'The lock store is unreachable, so the write for user %s was refused; retry later', 503)
 export const RateLimitUnavailableError = createError('GW_RATE_LIMIT_UNAVAILABLE', 'The rate-limit store is unreachable and the gateway fails closed; retry later', 503)
 export const UpstreamTimeoutError = createError('GW_UPSTREAM_TIMEOUT', 'Upstream %s did not answer in time; retry later', 504)
+
+// --- identity (security issue 12)
+export const StubCredentialError = createError('GW_STUB_CREDENTIAL', 'This service answers the gateway only: send its %s header', 401)
+export const UpstreamRequestInvalidError = createError('GW_UPSTREAM_REQUEST_INVALID', 'The request cannot be forwarded to %s as sent (a header or value it carries is not valid HTTP); fix the request', 400)
+export const ClientAddressError = createError('GW_CLIENT_ADDRESS', 'The client address taken from the forwarded headers is not an IP address: %s', 400)

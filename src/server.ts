@@ -1,7 +1,8 @@
 import { pathToFileURL } from 'node:url'
 import type { FastifyRequest } from 'fastify'
 import { buildGateway } from './app.js'
-import { DEV_JWT_SECRET, loadConfig, type GatewayConfig } from './config.js'
+import { loadConfig, type GatewayConfig } from './config.js'
+import { startConfigOrExit } from './lib/start-secrets.js'
 import { clientErrorHandler, expectationFailedHandler } from './error-handler.js'
 
 /** Loads config or exits 1 with the variable's name in the message. */
@@ -26,7 +27,6 @@ const RESPONSE_HOOKS_WAIT_MS = 3000
  */
 export async function startGateway (config: GatewayConfig, onClosed: () => void = () => {}) {
   const app = await buildGateway(config)
-  if (config.JWT_SECRET === DEV_JWT_SECRET) app.log.warn('JWT_SECRET is the development default; set your own outside a laptop')
 
   // Requests the HTTP parser refuses, and unknown Expect headers, get the contract's JSON error (with `code`) instead of
   // Fastify's default body or Node's empty one.
@@ -110,5 +110,5 @@ export async function startGateway (config: GatewayConfig, onClosed: () => void 
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await startGateway(configOrExit())
+  await startGateway(await startConfigOrExit('gateway', (config) => config.HOST))
 }

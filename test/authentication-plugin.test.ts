@@ -13,7 +13,7 @@ t.test('authentication plugin on a bare Fastify', async (t) => {
   installErrorHandlers(app)
   await app.register(metrics)
   await app.register(auditLog, { path: '/dev/null' })
-  await app.register(authentication, { secret: JWT_SECRET })
+  await app.register(authentication, { secret: JWT_SECRET, ttlSeconds: 3600 })
   app.get('/open', async (request) => ({ userId: request.userId ?? null }))
   app.get('/things/:id', { config: { auth: true, owner: 'params.id' } }, async (request) => ({ userId: request.userId }))
   t.teardown(() => app.close())

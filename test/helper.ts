@@ -1,16 +1,17 @@
 import type { Test } from 'tap'
 import { buildGateway, type Gateway, type GatewayOverrides } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import { startRedis, startStubs, startGateway } from '../scripts/lib/stack.mjs'
+import { startRedis, startStubs, startGateway, LAB_STUB_CREDENTIAL } from '../scripts/lib/stack.mjs'
 import { promSample } from '../scripts/lib/prom-text.mjs'
 
-export { waitFor, setFault, servedCount, startStub, freePort } from '../scripts/lib/stack.mjs'
+export { waitFor, setFault, servedCount, startStub, freePort, LAB_STUB_CREDENTIAL } from '../scripts/lib/stack.mjs'
 
+/** Test-only: every test passes it explicitly; a gateway started as a user would never accepts it (test/security). */
 export const JWT_SECRET = 'test-secret-0123456789-0123456789-abcdef'
 
 /** Builds the gateway in-process (not listening), awaits ready() and closes it at teardown. */
 export async function build (t: Test, env: Record<string, string> = {}, overrides: GatewayOverrides = {}): Promise<Gateway> {
-  const app = await buildGateway(loadConfig({ JWT_SECRET, LOG_LEVEL: 'silent', AUDIT_LOG_PATH: '/dev/null', ...env }), { logger: false, ...overrides })
+  const app = await buildGateway(loadConfig({ JWT_SECRET, STUB_CREDENTIAL: LAB_STUB_CREDENTIAL, LOG_LEVEL: 'silent', AUDIT_LOG_PATH: '/dev/null', ...env }), { logger: false, ...overrides })
   t.teardown(() => app.close())
   await app.ready()
   return app

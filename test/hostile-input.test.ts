@@ -13,7 +13,7 @@ import { Redis } from 'ioredis'
 import { buildCorpus, rawRequest, toBytes, type HostileRequest } from './fixtures/hostile-corpus.js'
 import Fastify from 'fastify'
 import { installErrorHandlers, refuseAmbiguousHeaders } from '../src/error-handler.js'
-import { build, gatewayProcessFor, JWT_SECRET, redisFor, stubsFor } from './helper.js'
+import { build, gatewayProcessFor, JWT_SECRET, LAB_STUB_CREDENTIAL, redisFor, stubsFor } from './helper.js'
 import { buildUserService } from '../src/services/user/app.js'
 
 type Stubs = Awaited<ReturnType<typeof stubsFor>>
@@ -155,6 +155,8 @@ async function json (url: string, init: RequestInit = {}) {
 }
 
 interface Mode { name: string, redisUrl?: string, stubs: Stubs }
+// The stubs answer the gateway's credential only.
+const asGateway = { headers: { 'x-gateway-credential': LAB_STUB_CREDENTIAL } }
 
 /** The corpus against one gateway process; every assertion message names its corpus entry. */
 async function runCorpus (t: Test, mode: Mode) {
@@ -205,8 +207,8 @@ async function runCorpus (t: Test, mode: Mode) {
 
   // The ground truth: the stubs' own answers (no gateway in between), the agent bucket, and Redis itself.
   const groundTruth = async () => ({
-    balances: await Promise.all([alice.id, bob.id].map(async (id) => (await json(`${mode.stubs.user.url}/users/${id}`)).body)),
-    orders: await Promise.all([alice.id, bob.id].map(async (id) => (await json(`${mode.stubs.order.url}/users/${id}/orders`)).body)),
+    balances: await Promise.all([alice.id, bob.id].map(async (id) => (await json(`${mode.stubs.user.url}/users/${id}`, asGateway)).body)),
+    orders: await Promise.all([alice.id, bob.id].map(async (id) => (await json(`${mode.stubs.order.url}/users/${id}/orders`, asGateway)).body)),
     agentRemaining: (await json(`${gateway.url}/api/quota/${agentId}`)).body.remaining,
     redis: mode.redisUrl ? await redisState(mode.redisUrl) : null
   })
@@ -298,7 +300,7 @@ t.test('stub fault admin: bound to loopback, and refused to a non-loopback peer'
   if (external.length === 0) t.comment('no non-loopback IPv4 address on this machine; the bind check had nothing to try')
 
   // A remote peer (light-my-request sets the socket address the check reads; the suite never binds off loopback).
-  const app = await buildUserService({}, { faults: true, logLevel: 'silent' })
+  const app = await buildUserService({}, { faults: true, logLevel: 'silent', credential: LAB_STUB_CREDENTIAL })
   t.teardown(() => app.close())
   const forbidden = { statusCode: 403, error: 'Forbidden', message: 'Not allowed: fault admin answers loopback clients only', code: 'GW_FORBIDDEN' }
   const remote = '203.0.113.9'
@@ -313,7 +315,7 @@ t.test('stub fault admin: bound to loopback, and refused to a non-loopback peer'
 })
 
 t.test('/metrics: what metrics-exact does not cover (HEAD, odd paths, a query token, a trusted proxy header)', async (t) => {
-  const app = await build(t, { METRICS_TOKEN, TRUST_PROXY: 'true' })
+  const app = await build(t, { METRICS_TOKEN, TRUST_PROXY: '1' })
   const remote = '203.0.113.7'
   const refused = { statusCode: 403, error: 'Forbidden', message: 'Not allowed: /metrics is served to loopback clients or with the METRICS_TOKEN bearer token', code: 'GW_FORBIDDEN' }
   const asRemote = (method: 'GET' | 'HEAD', url: string, headers: Record<string, string> = {}) => app.inject({ method, url, remoteAddress: remote, headers })

@@ -5,7 +5,10 @@ import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, waitFor } from './stack.mjs'
+import { freePort, LAB_STUB_CREDENTIAL, waitFor } from './stack.mjs'
+
+// Jobs whose targets are stubs: they answer /metrics to the gateway's credential only (docs/SECURITY.md).
+const STUB_JOBS = new Set(['stubs', 'auth', 'user', 'order'])
 
 /**
  * @param {{ jobs: Record<string, string[]>, scrapeIntervalS?: number, port?: number }} opts  job name → host:port targets
@@ -15,7 +18,7 @@ export async function startPrometheus ({ jobs, scrapeIntervalS = 2, port }) {
   port ??= await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'gw-prom-'))
   const scrapeConfigs = Object.entries(jobs).map(([job, targets]) =>
-    `  - job_name: ${job}\n    static_configs:\n      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`).join('\n')
+    `  - job_name: ${job}\n${STUB_JOBS.has(job) ? `    authorization:\n      type: Bearer\n      credentials: '${LAB_STUB_CREDENTIAL}'\n` : ''}    static_configs:\n      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`).join('\n')
   writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: ${scrapeIntervalS}s\n  evaluation_interval: ${scrapeIntervalS}s\nscrape_configs:\n${scrapeConfigs}\n`)
   const child = spawn('prometheus', [
     `--config.file=${join(dir, 'prometheus.yml')}`,

@@ -2,6 +2,8 @@ import type { ChildProcess } from 'node:child_process'
 
 export const ROOT: string
 export function freePort (): Promise<number>
+export const LAB_STUB_CREDENTIAL: string
+export const LAB_STUB_ENV: { STUB_CREDENTIAL: string, STUB_SIGNUP: 'load_test' }
 /** Resolves with the first truthy value `check` returns. */
 export function waitFor<T> (check: () => T | Promise<T>, opts?: { timeoutMs?: number, intervalMs?: number, what?: string }): Promise<Exclude<T, false | null | undefined | 0 | ''>>
 export interface RedisServer { port: number, url: string, dir: string, process: ChildProcess | undefined, start (): Promise<void>, kill (signal?: NodeJS.Signals): Promise<void>, stop (): Promise<void> }

@@ -1,6 +1,7 @@
 // Starts the real processes the tests, load tests, benchmarks and chaos runs need, on free loopback ports:
 // redis-server, the three stubs and gateway processes. Shared by test/helper.ts and every script in scripts/.
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
@@ -100,8 +101,8 @@ export async function startRedis ({ port, persistent = false, extraArgs = [] } =
   return redis
 }
 
-/** Spawns `node <script>` and resolves once it prints "<name> listening on <url>". */
-export async function startNodeProcess (name, script, env, { timeoutMs = 20_000, output = 'ignore', nodeArgs = [] } = {}) {
+/** Spawns `node <script>` and resolves once it prints "<name> listening on <url>" (60 s: a busy 2-CPU machine took 5–8 s per stub). */
+export async function startNodeProcess (name, script, env, { timeoutMs = 60_000, output = 'ignore', nodeArgs = [] } = {}) {
   const child = spawn(process.execPath, [...nodeArgs, script], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', output === 'inherit' ? 'inherit' : 'pipe']
@@ -131,8 +132,17 @@ async function stopProcess (child, signal = 'SIGTERM') {
 
 const STUB_PORT_VAR = { auth: 'AUTH_PORT', user: 'USER_PORT', order: 'ORDER_PORT' }
 
+/**
+ * The lab's gateway-to-stub credential: random per process that starts stacks (never a constant in the repository),
+ * given to every stub and gateway started here unless the caller sets STUB_CREDENTIAL.
+ */
+export const LAB_STUB_CREDENTIAL = randomBytes(32).toString('base64url')
+/** The lab's stub env: the credential, and self-signup of load_test_* users (tests, k6, bench, chaos, soak log them in). */
+export const LAB_STUB_ENV = { STUB_CREDENTIAL: LAB_STUB_CREDENTIAL, STUB_SIGNUP: 'load_test' }
+
 /** One stub process on a free port (or `port`); `restart()` brings it back on the same port. */
 export async function startStub (name, env = {}, port) {
+  env = { ...LAB_STUB_ENV, ...env }
   port ??= await freePort()
   const stub = {
     name,
@@ -151,15 +161,13 @@ export async function startStub (name, env = {}, port) {
   return stub
 }
 
-/** The three stubs; `env` reaches all (REDIS_URL, STUB_FAULTS, JWT_SECRET …). */
+/** The three stubs; `env` reaches all (REDIS_URL, STUB_FAULTS, JWT_SECRET, STUB_SIGNUP …). */
 export async function startStubs (env = {}) {
   const [auth, user, order] = await Promise.all(['auth', 'user', 'order'].map((name) => startStub(name, env)))
   return {
-    auth,
-    user,
-    order,
-    /** Env that points a gateway at these stubs. */
-    gatewayEnv: { AUTH_URL: auth.url, USER_URL: user.url, ORDER_URL: order.url },
+    auth, user, order,
+    /** Env that points a gateway at these stubs, with their credential. */
+    gatewayEnv: { AUTH_URL: auth.url, USER_URL: user.url, ORDER_URL: order.url, STUB_CREDENTIAL: env.STUB_CREDENTIAL ?? LAB_STUB_CREDENTIAL },
     async stop () { await Promise.all([auth.stop(), user.stop(), order.stop()]) }
   }
 }
@@ -170,7 +178,7 @@ export const GATEWAY_NODE_ARGS = ['--max-old-space-size=1024']
 /** A gateway process (dist/src/server.js) on a free port. */
 export async function startGateway (env = {}, { output } = {}) {
   const port = env.PORT ?? await freePort()
-  const started = await startNodeProcess('gateway', join(DIST, 'server.js'), { ...env, PORT: String(port) }, { output, nodeArgs: GATEWAY_NODE_ARGS })
+  const started = await startNodeProcess('gateway', join(DIST, 'server.js'), { STUB_CREDENTIAL: LAB_STUB_CREDENTIAL, ...env, PORT: String(port) }, { output, nodeArgs: GATEWAY_NODE_ARGS })
   return { ...started, stop: (signal) => stopProcess(started.process, signal) }
 }
 

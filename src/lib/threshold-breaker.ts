@@ -5,7 +5,7 @@ export interface ThresholdBreakerOptions {
   failureThreshold: number // consecutive failures that open the circuit
   successThreshold: number // consecutive half-open successes that close it
   resetTimeoutMs: number // open → half-open
-  isFailure?: (err: unknown) => boolean // false: the error is passed on and counts as an answer (a success)
+  isFailure?: (err: unknown) => boolean // false: the error is passed on and counts neither way (e.g. a request never sent)
 }
 
 /** Thrown without calling the upstream while the circuit is open or its half-open trial slots are taken. */
@@ -67,8 +67,7 @@ export class ThresholdBreaker {
       return value
     } catch (err) {
       if (this.phase === 'closed') {
-        if (!this.isFailure(err)) this.consecutiveFailures = 0
-        else if (++this.consecutiveFailures >= this.opts.failureThreshold) this.open()
+        if (this.isFailure(err) && ++this.consecutiveFailures >= this.opts.failureThreshold) this.open()
       }
       throw err
     }
@@ -77,19 +76,19 @@ export class ThresholdBreaker {
   private async trialCall<T> (action: () => Promise<T>): Promise<T> {
     const epoch = this.halfOpenEpoch
     this.trialsInFlight++
-    let succeeded = false
+    let outcome: 'success' | 'failure' | 'neutral' = 'failure'
     try {
       const value = await action()
-      succeeded = true
+      outcome = 'success'
       return value
     } catch (err) {
-      succeeded = !this.isFailure(err)
+      outcome = this.isFailure(err) ? 'failure' : 'neutral'
       throw err
     } finally {
       if (epoch === this.halfOpenEpoch && this.phase === 'half_open') {
         this.trialsInFlight--
-        if (!succeeded) this.open()
-        else if (++this.trialSuccesses >= this.opts.successThreshold) this.transition('closed')
+        if (outcome === 'failure') this.open()
+        else if (outcome === 'success' && ++this.trialSuccesses >= this.opts.successThreshold) this.transition('closed')
       }
     }
   }

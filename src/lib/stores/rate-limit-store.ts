@@ -1,9 +1,9 @@
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
-import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
 import RedisStore from '@fastify/rate-limit/store/RedisStore.js'
 import { Redis } from 'ioredis'
 import type { RedisClient } from '../redis-client.js'
 import { BatchedRedisStore } from './batched-redis-store.js'
+import { WindowStore } from './window-store.js'
 import { keys } from '../keys.js'
 import { RateLimitUnavailableError } from '../../errors.js'
 
@@ -70,15 +70,15 @@ class FailoverStore implements FastifyRateLimitStore {
 }
 
 export function createRateLimitStore (redis: RedisClient | undefined, failOpen: boolean, listener: DegradationListener): FastifyRateLimitStoreCtor {
-  if (!redis) {
-    return class MemoryStore extends LocalStore { constructor () { super(false, false, 20_000) } } as unknown as FastifyRateLimitStoreCtor
-  }
+  // In memory (and as Redis's fail-open fallback) a counter lives until its window ends; in Redis every counter is a
+  // key with a PEXPIRE TTL, which only an eviction policy could drop early (run Redis with maxmemory-policy noeviction).
+  if (!redis) return WindowStore as unknown as FastifyRateLimitStoreCtor
   const state: FailoverState = { degraded: false, probing: false, nextProbeAt: 0, lastError: undefined }
   return class RedisFailoverStore extends FailoverStore {
     constructor () {
       // One script call per event-loop turn on a single node; a Cluster gets one call per key (keys span slots).
       const primary = redis instanceof Redis ? new BatchedRedisStore(redis, keys.rateLimitPrefix) : new RedisStore(false, false, redis, keys.rateLimitPrefix)
-      super(primary, new LocalStore(false, false, 20_000), failOpen, state, listener)
+      super(primary, new WindowStore(), failOpen, state, listener)
     }
   } as unknown as FastifyRateLimitStoreCtor
 }

@@ -11,7 +11,7 @@ const digest = (username: string, password: string) => createHash('sha256').upda
 export type LoginCheck = 'ok' | 'unknown' | 'wrong_password'
 
 export interface UserDirectory {
-  /** Checks a password; a `load_test_` user is created on first login with the password it brings. */
+  /** Checks a password; with signup on, a `load_test_` user is created on first login with the password it brings. */
   login (username: string, password: string): Promise<LoginCheck>
 }
 
@@ -20,17 +20,17 @@ function decide (stored: string | null | undefined, username: string, password: 
   return stored === digest(username, password) ? 'ok' : 'wrong_password'
 }
 
-export function createMemoryDirectory (): UserDirectory {
+export function createMemoryDirectory (signup: boolean): UserDirectory {
   const users = new Map<string, string>([[DEMO_USER.username, digest(DEMO_USER.username, DEMO_USER.password)]])
   return {
     async login (username, password) {
-      if (!users.has(username) && username.startsWith(TEST_USER_PREFIX)) users.set(username, digest(username, password))
+      if (signup && !users.has(username) && username.startsWith(TEST_USER_PREFIX)) users.set(username, digest(username, password))
       return decide(users.get(username), username, password)
     }
   }
 }
 
-export function createRedisDirectory (redis: RedisClient): UserDirectory {
+export function createRedisDirectory (redis: RedisClient, signup: boolean): UserDirectory {
   let seeded: Promise<unknown> | undefined
   return {
     async login (username, password) {
@@ -38,7 +38,7 @@ export function createRedisDirectory (redis: RedisClient): UserDirectory {
       await seeded
       const key = keys.authUser(username)
       // SET NX: two first logins racing with different passwords cannot both create the user.
-      if (username.startsWith(TEST_USER_PREFIX)) await redis.set(key, digest(username, password), 'NX')
+      if (signup && username.startsWith(TEST_USER_PREFIX)) await redis.set(key, digest(username, password), 'NX')
       return decide(await redis.get(key), username, password)
     }
   }

@@ -1,4 +1,4 @@
 import { runStub } from '../stub.js'
 import { buildAuthService } from './app.js'
 
-await runStub('auth', (config) => config.AUTH_PORT, buildAuthService)
+await runStub('auth', (config) => config.AUTH_PORT, buildAuthService, true)
