@@ -62,7 +62,14 @@ export const ConfigSchema = Type.Object({
   STUB_FAULTS: OneOf(['0', '1'], '0'),
   // --- observability
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
-  AUDIT_LOG_PATH: Type.Optional(Type.String({ minLength: 1 }))
+  AUDIT_LOG_PATH: Type.Optional(Type.String({ minLength: 1 })),
+  // --- slow and hoarding clients, operator endpoints (sec-exhaustion; docs/HARDENING.md)
+  REQUEST_TIMEOUT_MS: PositiveMs(30000),
+  HEADERS_TIMEOUT_MS: PositiveMs(10000),
+  KEEP_ALIVE_TIMEOUT_MS: PositiveMs(5000),
+  CONNECTIONS_PER_IP_MAX: Count(256),
+  // Shared with the admin API (one definition when branches merge); here it also unlocks /health/ready's detail.
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16 }))
 })
 
 export type GatewayConfig = Static<typeof ConfigSchema>
