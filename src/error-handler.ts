@@ -22,7 +22,8 @@ export function installErrorHandlers (app: FastifyInstance, opts: ErrorHandlerOp
     const message = statusCode < 500 || ours ? err.message : 'Internal server error'
     if (statusCode >= 500 && !ours) request.log.error({ err }, 'unhandled error')
     else request.log.info({ statusCode, code, message }, 'request refused')
-    return reply.code(statusCode).send(errorBody({ statusCode, code, message }))
+    // Set here too: a hook that refuses before plugins/headers' onRequest (refuseAmbiguousHeaders) would skip them.
+    return reply.code(statusCode).headers(SECURITY_HEADERS).send(errorBody({ statusCode, code, message }))
   })
 
   app.setNotFoundHandler({ preHandler: opts.notFoundPreHandler }, (request, reply) => {
