@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify'
 import {
   BadRequestError, BadUrlError, ExpectationFailedError, HeadersTooLargeError, MalformedRequestError, RequestTimeoutError,
-  RouteNotFoundError, UriTooLongError, errorBody
+  InternalError, RouteNotFoundError, UNCLASSIFIED_CODE, UriTooLongError, errorBody
 } from './errors.js'
 import { SECURITY_HEADERS } from './lib/security-headers.js'
 
@@ -17,9 +17,9 @@ export function installErrorHandlers (app: FastifyInstance, opts: ErrorHandlerOp
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const known = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600
     const statusCode = known ? err.statusCode! : 500
-    const code = err.validation ? 'GW_BAD_REQUEST' : known ? err.code ?? 'GW_ERROR' : 'GW_INTERNAL'
+    const code = err.validation ? new BadRequestError('').code : known ? err.code ?? UNCLASSIFIED_CODE : new InternalError().code
     const ours = typeof err.code === 'string' && err.code.startsWith('GW_')
-    const message = statusCode < 500 || ours ? err.message : 'Internal server error'
+    const message = statusCode < 500 || ours ? err.message : new InternalError().message
     if (statusCode >= 500 && !ours) request.log.error({ err }, 'unhandled error')
     else request.log.info({ statusCode, code, message }, 'request refused')
     // Set here too: a hook that refuses before plugins/headers' onRequest (refuseAmbiguousHeaders) would skip them.

@@ -27,6 +27,10 @@ export const UriTooLongError = createError('GW_URI_TOO_LONG', 'A path segment is
 export const ExpectationFailedError = createError('GW_EXPECTATION_FAILED', 'Only "Expect: 100-continue" is supported; send the request without this Expect', 417)
 export const HeadersTooLargeError = createError('GW_HEADERS_TOO_LARGE', 'Request line and headers exceed the 16 KiB limit', 431)
 export const ShuttingDownError = createError('GW_SHUTTING_DOWN', 'The gateway is shutting down; retry on another instance', 503)
+// What the error handler answers for an error that is not one of the above: an unknown throw (500), or a library's
+// error with a status but no code (its own status, this code).
+export const InternalError = createError('GW_INTERNAL', 'Internal server error', 500)
+export const UNCLASSIFIED_CODE = 'GW_ERROR'
 export const StubFaultError = createError('STUB_FAULT', '%s stub is in fault mode "fail"', 500)
 
 /** The one JSON error body: { statusCode, error, message, code }. */
