@@ -6,7 +6,7 @@
 //      one (on 127.0.0.1: the probe never listens off loopback) beside its stubs, with the lab settings it needs
 //   C  a gateway with TRUST_PROXY=1 whose user upstream is the probe's own hostile server (50 MB of HTML)
 // Loopback only; every client address is its own 127.0.0.x, so one finding's flood never limits another's probe.
-// Bounded: ~30 000 requests, 300 s at most (a watchdog exits 2), every process stopped at the end.
+// Bounded: ~30 000 requests, PROBE_TIMEOUT_S (600) at most (a watchdog prints what it has and exits 2), every process stopped at the end.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -21,7 +21,7 @@ import { parse as parseYaml } from 'yaml'
 import { ROOT, freePort, waitFor } from './lib/stack.mjs'
 
 const DIST = join(ROOT, 'dist', 'src')
-const WATCHDOG_MS = 300_000
+const WATCHDOG_MS = Number(process.env.PROBE_TIMEOUT_S ?? 600) * 1000
 const SECRET = `probe-secret-${Math.random().toString(36).slice(2)}-0123456789abcdef`
 const SECURITY_HEADERS = { 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'cache-control': 'no-store' }
 const envExample = Object.fromEntries(readFileSync(join(ROOT, '.env.example'), 'utf8').split('\n').filter((l) => /^[A-Z0-9_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
@@ -36,7 +36,7 @@ const cleanup = () => {
 }
 process.on('exit', cleanup)
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(130))
-setTimeout(() => { console.error(`probe: watchdog: not done in ${WATCHDOG_MS / 1000} s`); process.exit(2) }, WATCHDOG_MS).unref()
+setTimeout(() => { console.error(`probe: watchdog: not done in ${WATCHDOG_MS / 1000} s (PROBE_TIMEOUT_S)`); report(); process.exit(2) }, WATCHDOG_MS).unref()
 
 // --- processes ------------------------------------------------------------------------------------------------
 /** Spawns node with only PATH/HOME from this shell (the default env is the point), waits for `<name> listening on`. */
@@ -103,11 +103,27 @@ const now = () => Math.floor(Date.now() / 1000)
 
 // --- results --------------------------------------------------------------------------------------------------
 const results = new Map()
+// Figures for the closing note: connection cap held, audit lines for a 20 000-denial flood, guesses per account.
+let capFigure = ''
+let auditFigure = ''
+let guessesAnswered = 0
 /** Runs one finding's probe: `check` returns [] when held, else what it saw. A probe that throws has failed. */
 async function finding (n, name, check) {
   let problems
   try { problems = await check() } catch (err) { problems = [`probe error: ${err.message}`] }
   results.set(n, { name, problems })
+}
+
+/** One line per finding (a finding not reached by the watchdog counts as failed); returns how many failed. */
+function report () {
+  let failed = 0
+  for (const n of [1, 2, 3, 4, 5, 6, 7, 8, 9]) {
+    const { name, problems } = results.get(n) ?? { name: '', problems: ['not reached before the watchdog'] }
+    if (problems.length) failed++
+    console.log(`finding ${n} ${name}: ${problems.length ? `failed (${problems.join('; ')})` : 'held'}`)
+  }
+  console.log(`probe figures: ${capFigure}; ${auditFigure}; ${guessesAnswered} demo guesses answered 401 in this run`)
+  return failed
 }
 
 // --- the stacks -----------------------------------------------------------------------------------------------
@@ -202,7 +218,6 @@ await finding(2, 'sybil identities', async () => {
 })
 
 // --- 3 ----------------------------------------------------------------------------------------------------------
-let guessesAnswered = 0
 await finding(3, 'login counter reset', async () => {
   const problems = down('A (npm start)')
   if (problems.length) return problems
@@ -220,7 +235,6 @@ await finding(3, 'login counter reset', async () => {
 })
 
 // --- 4 ----------------------------------------------------------------------------------------------------------
-let capFigure = ''
 await finding(4, 'slow and hoarding clients', async () => {
   const problems = down('A (npm start)')
   if (problems.length) return problems
@@ -318,7 +332,6 @@ await finding(7, 'stubs open to anyone', async () => {
 })
 
 // --- 8 ----------------------------------------------------------------------------------------------------------
-let auditFigure = ''
 const floodStarted = A.stdout.length
 let floodRequests = 0
 let denials = 0
@@ -391,11 +404,4 @@ if (!startErrors['A (npm start)']) {
   if (accessLines > floodRequests * 1.01) r.problems.push(`${accessLines} log lines for ${floodRequests} requests`)
 }
 
-let failed = 0
-for (const n of [1, 2, 3, 4, 5, 6, 7, 8, 9]) {
-  const { name, problems } = results.get(n)
-  if (problems.length) failed++
-  console.log(`finding ${n} ${name}: ${problems.length ? `failed (${problems.join('; ')})` : 'held'}`)
-}
-console.log(`probe figures: ${capFigure}; ${auditFigure}; ${guessesAnswered} demo guesses answered 401 in this run`)
-process.exit(failed ? 1 : 0)
+process.exit(report() ? 1 : 0)
