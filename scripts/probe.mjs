@@ -173,7 +173,8 @@ const down = (...names) => names.filter((n) => startErrors[n]).map((n) => `${n} 
 
 // Finding 4's held body runs from the start: its deadline is the default REQUEST_TIMEOUT_MS.
 const requestTimeoutMs = num('REQUEST_TIMEOUT_MS', 30_000)
-const heldBody = down('A (npm start)').length ? Promise.resolve({ closedByServer: false, ms: 0, text: '' })
+const heldBody = down('A (npm start)').length
+  ? Promise.resolve({ closedByServer: false, ms: 0, text: '' })
   : raw(ports.PORT, 'POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 64\r\n\r\n{"user', { from: '127.0.0.43', deadlineMs: requestTimeoutMs + 5000 })
 
 // --- 1 ----------------------------------------------------------------------------------------------------------
