@@ -40,7 +40,7 @@ setTimeout(() => { console.error(`probe: watchdog: not done in ${WATCHDOG_MS / 1
 
 // --- processes ------------------------------------------------------------------------------------------------
 /** Spawns node with only PATH/HOME from this shell (the default env is the point), waits for `<name> listening on`. */
-function start (name, script, env, { nodeArgs = [], timeoutMs = 60_000 } = {}) {
+function start (name, script, env, { nodeArgs = [], timeoutMs = 150_000 } = {}) {
   const child = spawn(process.execPath, [...nodeArgs, script], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   children.push(child)
   const proc = { child, stdout: [], stderr: '' }
@@ -50,7 +50,7 @@ function start (name, script, env, { nodeArgs = [], timeoutMs = 60_000 } = {}) {
   proc.ready = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} not listening after ${timeoutMs} ms`)), timeoutMs)
     lines.on('line', (line) => { if (line.startsWith(`${name} listening on `)) { clearTimeout(timer); resolve(line) } })
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited ${code}: ${proc.stderr.trim().split('\n').pop()}`)) })
+    child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`${name} exited ${code ?? signal}: ${proc.stderr.trim().split('\n').pop()}`)) })
   })
   proc.ready.catch(() => {}) // awaited later, maybe after it fails
   proc.stop = async () => { if (child.exitCode === null && child.signalCode === null) { child.kill('SIGTERM'); await once(child, 'exit') } }
