@@ -316,8 +316,9 @@ await finding(6, 'one crafted request opens a breaker', async () => {
 await finding(7, 'stubs open to anyone', async () => {
   const problems = down('A (npm start)')
   if (problems.length) return problems
-  const withdraw = await http(`http://127.0.0.1:${ports.USER_PORT}/users/demo/withdraw`, { from: '127.0.0.70', method: 'POST', body: { amount: 1 } })
-  if (withdraw.status < 400) problems.push(`POST :${ports.USER_PORT}/users/demo/withdraw without a credential: ${withdraw.status}`)
+  // A deposit, not the issue's withdraw: an open stub answers it 200 whatever the balance (a withdraw may be 409).
+  const deposit = await http(`http://127.0.0.1:${ports.USER_PORT}/users/demo/deposit`, { from: '127.0.0.70', method: 'POST', body: { amount: 1 } })
+  if (deposit.status < 400) problems.push(`POST :${ports.USER_PORT}/users/demo/deposit without a credential: ${deposit.status}`)
   const metrics = await http(`http://127.0.0.1:${ports.USER_PORT}/metrics`, { from: '127.0.0.70' })
   if (metrics.status === 200) problems.push('the user stub\'s /metrics is open')
   const external = Object.values(networkInterfaces()).flat().filter((i) => i && !i.internal && i.family === 'IPv4').map((i) => i.address)
