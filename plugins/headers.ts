@@ -1,18 +1,11 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { SECURITY_HEADERS } from '../src/lib/security-headers.js'
 
 export interface HeadersOptions {
   /** legacy: X-RateLimit-*; draft: draft-ietf-httpapi-ratelimit-headers-11 fields; both: the two. */
   rateLimitHeaders: 'legacy' | 'draft' | 'both'
   defaultWindowMs: number
-}
-
-// Four fixed headers; @fastify/helmet's defaults (CSP and friends) are for HTML pages, not a JSON API.
-const SECURITY_HEADERS = {
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-  'cache-control': 'no-store'
 }
 
 export default fp(async function headers (fastify: FastifyInstance, opts: HeadersOptions) {

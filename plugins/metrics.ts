@@ -3,8 +3,7 @@ import fastifyMetricsModule from 'fastify-metrics'
 import promClient from 'prom-client'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ForbiddenError } from '../src/errors.js'
-import { bearerToken } from '../src/lib/jwt.js'
-import { isLoopback } from '../src/lib/loopback.js'
+import { holdsToken, isLocalOperator } from '../src/lib/operator.js'
 import { UPSTREAM_NAMES } from './upstreams.js'
 
 type PromClient = typeof promClient
@@ -30,7 +29,9 @@ function createGatewayMetrics (client: PromClient, registry: InstanceType<PromCl
     lockResults: new client.Counter({ name: 'gateway_lock_acquisitions_total', help: 'Per-user lock attempts and expiries, by result (acquired, conflict, expired, unavailable)', labelNames: ['result'] as const, registers }),
     auditEvents: new client.Counter({ name: 'gateway_audit_events_total', help: 'Security events written to the audit log, by type', labelNames: ['type'] as const, registers }),
     redisDegradation: new client.Counter({ name: 'gateway_redis_degradation_events_total', help: 'Redis store failures and recoveries seen by the limiters, by event (degraded, recovered)', labelNames: ['event'] as const, registers }),
-    redisDegraded: new client.Gauge({ name: 'gateway_redis_degraded', help: '1 while the limiters run on their in-memory fallback (or refuse, when failing closed)', registers })
+    redisDegraded: new client.Gauge({ name: 'gateway_redis_degraded', help: '1 while the limiters run on their in-memory fallback (or refuse, when failing closed)', registers }),
+    // --- client connections (sec-exhaustion)
+    connectionsRefused: new client.Counter({ name: 'gateway_connections_refused_total', help: 'Connections closed at once because their address already held CONNECTIONS_PER_IP_MAX', registers })
   }
   // Every known label value starts at 0, so the first event is a visible increase (rate() and increase() need a
   // previous sample) and dashboards show 0 rather than "no data" before anything happened.
@@ -43,6 +44,7 @@ function createGatewayMetrics (client: PromClient, registry: InstanceType<PromCl
   metrics.quotaTokensSpent.inc(0)
   metrics.quotaTokensRefused.inc(0)
   metrics.redisDegraded.set(0)
+  metrics.connectionsRefused.inc(0)
   return metrics
 }
 
@@ -58,10 +60,9 @@ const fastifyMetrics = fastifyMetricsModule.default
 export interface MetricsOptions { token?: string }
 
 export default fp(async function metrics (fastify: FastifyInstance, opts: MetricsOptions) {
-  // /metrics answers loopback peers (the socket's address, never X-Forwarded-For) or a bearer of METRICS_TOKEN.
+  // /metrics answers a bearer of METRICS_TOKEN, or the operator on loopback (a loopback peer that relays nobody).
   async function restrictToLoopbackOrToken (request: FastifyRequest, _reply: FastifyReply) {
-    if (isLoopback(request.socket.remoteAddress)) return
-    if (opts.token && bearerToken(request.headers.authorization) === opts.token) return
+    if (holdsToken(request, opts.token) || isLocalOperator(request)) return
     throw new ForbiddenError('/metrics is served to loopback clients or with the METRICS_TOKEN bearer token')
   }
 

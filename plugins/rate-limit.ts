@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import fastifyRateLimit, { type RateLimitOptions } from '@fastify/rate-limit'
 import { isIP } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ClientAddressError, RateLimitedError } from '../src/errors.js'
+import { ClientAddressError, RateLimitedError, RateLimitUnavailableError } from '../src/errors.js'
 import { createRateLimitStore } from '../src/lib/stores/rate-limit-store.js'
 
 export interface RateLimitPluginOptions {
@@ -111,7 +111,7 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
 
   // Every 503 carries Retry-After (CONTRACT.md); the client reconnects to Redis within half a second.
   fastify.addHook('onError', async (_request, reply, error) => {
-    if ((error as { code?: string }).code === 'GW_RATE_LIMIT_UNAVAILABLE') reply.header('retry-after', 1)
+    if (error instanceof RateLimitUnavailableError) reply.header('retry-after', 1)
   })
 
   fastify.decorate('routeRateLimits', {

@@ -1,9 +1,24 @@
+// The request pipeline, all of it built here (server.ts only listens, handles signals and exits), in the order it runs.
+// Within a phase the app-wide hooks run in registration order, then the route's own (from `config` via onRoute).
+//   connection    connections: per-address cap (CONNECTIONS_PER_IP_MAX); Node: REQUEST/HEADERS/KEEP_ALIVE_TIMEOUT_MS;
+//                 parser refusals and timeouts → clientErrorHandler; Expect → connections; router 400/414 → frameworkErrors
+//   onRequest     refuseAmbiguousHeaders → metrics (timer) → authentication (token → userId) → headers (request id,
+//                 security headers) → connections (in-flight count; 503 while closing) → route: rate-limit (global
+//                 limiter), the /metrics guard
+//   preParsing    the body is read (BODY_LIMIT_BYTES); REQUEST_TIMEOUT_MS still runs
+//   preValidation TypeBox schemas; authentication (401 without a token)
+//   preHandler    authentication (403 not the owner) → route: login limiter (rate-limit), user-locks (acquire);
+//                 the not-found handler's rate limiter (404s count against the client)
+//   handler       routes/* → proxy → circuit-breakers → upstreams
+//   onSend        headers (draft rate-limit fields), connections (Connection: close while closing) → route: user-locks (release)
+//   onResponse    metrics → connections (in-flight done, so close waits for every answer's hooks)
+//   errors        one setErrorHandler and the not-found handler (src/error-handler.ts); every code in src/errors.ts
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { trustProxyOption, upstreamUrls, type GatewayConfig } from './config.js'
-import { installErrorHandlers, refuseAmbiguousHeaders } from './error-handler.js'
+import { clientErrorHandler, frameworkErrors, installErrorHandlers, refuseAmbiguousHeaders } from './error-handler.js'
 import type { Clock } from './lib/stores/bucket-store.js'
 import metrics from '../plugins/metrics.js'
 import auditLog from '../plugins/audit-log.js'
@@ -16,6 +31,7 @@ import upstreams from '../plugins/upstreams.js'
 import circuitBreakers from '../plugins/circuit-breakers.js'
 import userLocks from '../plugins/user-locks.js'
 import proxy from '../plugins/proxy.js'
+import connections from '../plugins/connections.js'
 import healthRoutes from '../routes/health/index.js'
 import authRoutes from '../routes/auth/index.js'
 import userRoutes from '../routes/users/index.js'
@@ -52,12 +68,24 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
-    return503OnClosing: true,
-    // Node's own check answers a missing Host with a bare 400; refuseAmbiguousHeaders answers it in JSON.
-    http: { requireHostHeader: false }
+    // plugins/connections answers requests read while closing (503 JSON); Fastify's own 503 has no `code`.
+    return503OnClosing: false,
+    // Slow clients: the whole request, the headers and the idle time between requests are bounded (408 JSON after).
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    http: {
+      // Node's own check answers a missing Host with a bare 400; refuseAmbiguousHeaders answers it in JSON.
+      requireHostHeader: false,
+      // Node refuses a headers timeout longer than the request timeout.
+      headersTimeout: Math.min(config.HEADERS_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS),
+      requestTimeout: config.REQUEST_TIMEOUT_MS,
+      // Node checks both timeouts on this interval (default 30 s, which would let a 1 s timeout run 31 s).
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(Math.min(config.HEADERS_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS) / 4)))
+    },
+    clientErrorHandler,
+    frameworkErrors
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  installErrorHandlers(app)
   app.addHook('onRequest', refuseAmbiguousHeaders)
   await app.register(swagger, { openapi: { info: { title: 'gateway', version: '0.1.0' } } })
 
@@ -84,6 +112,8 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
     loginAccountMax: config.RATE_LIMIT_LOGIN_ACCOUNT_MAX,
     failOpen: config.RATE_LIMIT_ON_REDIS_ERROR === 'open'
   })
+  // After rate-limit: unknown paths count against the client's limit as routes do (@fastify/rate-limit's documented way).
+  installErrorHandlers(app, { notFoundPreHandler: app.rateLimit() })
   await app.register(headers, { rateLimitHeaders: config.RATE_LIMIT_HEADERS, defaultWindowMs: config.RATE_LIMIT_WINDOW_MS })
   await app.register(agentQuota, {
     capacity: config.AGENT_QUOTA_CAPACITY,
@@ -109,8 +139,10 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
   })
   await app.register(userLocks, { ttlMs: config.LOCK_TTL_MS })
   await app.register(proxy)
+  // After every plugin with an onResponse hook, before the routes (children copy the hooks there at registration).
+  await app.register(connections, { perIpMax: config.CONNECTIONS_PER_IP_MAX })
 
-  await app.register(healthRoutes, { prefix: '/health' })
+  await app.register(healthRoutes, { prefix: '/health', metricsToken: config.METRICS_TOKEN, adminToken: config.ADMIN_TOKEN })
   await app.register(authRoutes, { prefix: '/auth' })
   await app.register(userRoutes, { prefix: '/users' })
   await app.register(orderRoutes, { prefix: '/orders' })

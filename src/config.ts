@@ -77,7 +77,14 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_LOGIN_ACCOUNT_MAX: Count(20),
   // --- observability
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
-  AUDIT_LOG_PATH: Type.Optional(Type.String({ minLength: 1 }))
+  AUDIT_LOG_PATH: Type.Optional(Type.String({ minLength: 1 })),
+  // --- slow and hoarding clients, operator endpoints (sec-exhaustion; docs/HARDENING.md)
+  REQUEST_TIMEOUT_MS: PositiveMs(30000),
+  HEADERS_TIMEOUT_MS: PositiveMs(10000),
+  KEEP_ALIVE_TIMEOUT_MS: PositiveMs(5000),
+  CONNECTIONS_PER_IP_MAX: Count(256),
+  // Shared with the admin API (one definition when branches merge); here it also unlocks /health/ready's detail.
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16 }))
 })
 
 export type GatewayConfig = Static<typeof ConfigSchema>
@@ -143,13 +150,3 @@ export function upstreamUrls (config: GatewayConfig): Record<'auth' | 'user' | '
   }
 }
 
-// --- process entry points
-/** Loads config or exits 1 naming the process and the bad variable (for main, the gateway and the stubs). */
-export function configOrExit (processName: string, env: Record<string, string | undefined> = process.env): GatewayConfig {
-  try {
-    return loadConfig(env)
-  } catch (err) {
-    console.error(`${processName}: invalid configuration: ${(err as Error).message}`)
-    process.exit(1)
-  }
-}

@@ -1,55 +1,81 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
-import { BadRequestError } from './errors.js'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify'
+import {
+  BadRequestError, BadUrlError, ExpectationFailedError, HeadersTooLargeError, MalformedRequestError, RequestTimeoutError,
+  InternalError, RouteNotFoundError, UNCLASSIFIED_CODE, UriTooLongError, errorBody
+} from './errors.js'
+import { SECURITY_HEADERS } from './lib/security-headers.js'
+
+export interface ErrorHandlerOptions {
+  /** Runs before the not-found answer: the gateway passes its rate limiter, so unknown paths count against the client. */
+  notFoundPreHandler?: RouteShorthandOptions['preHandler']
+}
 
 /** The one error shape: { statusCode, error, message, code }; 5xx messages never carry internals. */
-export function installErrorHandlers (app: FastifyInstance): void {
+export function installErrorHandlers (app: FastifyInstance, opts: ErrorHandlerOptions = {}): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const known = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600
     const statusCode = known ? err.statusCode! : 500
-    const code = err.validation ? 'GW_BAD_REQUEST' : known ? err.code ?? 'GW_ERROR' : 'GW_INTERNAL'
+    const code = err.validation ? new BadRequestError('').code : known ? err.code ?? UNCLASSIFIED_CODE : new InternalError().code
     const ours = typeof err.code === 'string' && err.code.startsWith('GW_')
-    const message = statusCode < 500 || ours ? err.message : 'Internal server error'
+    const message = statusCode < 500 || ours ? err.message : new InternalError().message
     if (statusCode >= 500 && !ours) request.log.error({ err }, 'unhandled error')
     else request.log.info({ statusCode, code, message }, 'request refused')
-    return reply.code(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code })
+    // Set here too: a hook that refuses before plugins/headers' onRequest (refuseAmbiguousHeaders) would skip them.
+    return reply.code(statusCode).headers(SECURITY_HEADERS).send(errorBody({ statusCode, code, message }))
   })
 
-  app.setNotFoundHandler((request, reply) => {
+  app.setNotFoundHandler({ preHandler: opts.notFoundPreHandler }, (request, reply) => {
     // The path only: a query string may carry a token a client put there by mistake.
     const path = request.url.split('?')[0].slice(0, 200)
     request.log.info({ method: request.method, path }, 'no such route')
-    return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `No route ${request.method} ${path}`, code: 'GW_NOT_FOUND' })
+    return reply.code(404).send(errorBody(new RouteNotFoundError(request.method, path)))
   })
 }
 
-// Requests Node's HTTP parser refuses (bad framing, header overflow, bare CR/LF, a header timeout) never reach
-// Fastify's error handler; its default clientErrorHandler answers them without a `code`. Same answers, our shape.
-const CLIENT_ERRORS: Record<string, { statusCode: number, code: string, message: string }> = {
-  HPE_HEADER_OVERFLOW: { statusCode: 431, code: 'GW_HEADERS_TOO_LARGE', message: 'Request line and headers exceed the 16 KiB limit' },
-  ERR_HTTP_REQUEST_TIMEOUT: { statusCode: 408, code: 'GW_REQUEST_TIMEOUT', message: 'The request was not received in time' }
+/**
+ * Fastify's `frameworkErrors` option: the router's own refusals (a path that is not valid percent-encoding, a
+ * parameter longer than maxParamLength) in our shape. They run no hook, so the security headers are set here, and
+ * the path is never echoed (Fastify's default puts the decoded path in the message).
+ */
+export function frameworkErrors (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const answer = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new UriTooLongError() : err.code === 'FST_ERR_BAD_URL' ? new BadUrlError() : new BadRequestError('Bad request')
+  request.log.info({ statusCode: answer.statusCode, code: answer.code }, 'request refused by the router')
+  reply.code(answer.statusCode!).headers(SECURITY_HEADERS).header('x-request-id', request.id).send(errorBody(answer))
 }
-const MALFORMED = { statusCode: 400, code: 'GW_BAD_REQUEST', message: 'Malformed HTTP request' }
+
+// Requests Node's HTTP parser refuses (bad framing, header overflow, bare CR/LF, the request or headers timeout) never
+// reach Fastify's error handler; Fastify's default clientErrorHandler answers them without `code` or security headers.
+const CLIENT_ERRORS: Record<string, () => FastifyError> = {
+  HPE_HEADER_OVERFLOW: () => new HeadersTooLargeError(),
+  ERR_HTTP_REQUEST_TIMEOUT: () => new RequestTimeoutError()
+}
+const SECURITY_HEADER_LINES = Object.entries(SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+
+/** A whole HTTP/1.1 answer as bytes, for the places that only hold a socket. */
+function rawAnswer (err: FastifyError): string {
+  const body = JSON.stringify(errorBody(err))
+  return `HTTP/1.1 ${err.statusCode} ${STATUS_CODES[err.statusCode!]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+    `content-length: ${Buffer.byteLength(body)}\r\n${SECURITY_HEADER_LINES}connection: close\r\n\r\n${body}`
+}
 
 /** Fastify's `clientErrorHandler` option (called with the instance as `this`): a JSON error, then the socket closes. */
 export function clientErrorHandler (this: FastifyInstance, err: NodeJS.ErrnoException, socket: Duplex): void {
   // A reset connection has nobody left to answer.
   if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const { statusCode, code, message } = CLIENT_ERRORS[err.code ?? ''] ?? MALFORMED
+  const answer = (CLIENT_ERRORS[err.code ?? ''] ?? (() => new MalformedRequestError()))()
   this.log.debug({ err: { code: err.code, message: err.message } }, 'malformed request refused')
-  if (socket.writable) {
-    const body = JSON.stringify({ statusCode, error: STATUS_CODES[statusCode], message, code })
-    socket.write(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
-  }
+  // An answer already on its way (headers sent) must not get a second status line in the middle of it.
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage
+  if (socket.writable && !inFlight?.headersSent) socket.write(rawAnswer(answer))
   socket.destroy(err)
 }
 
 /** The server's 'checkExpectation' listener: an Expect other than 100-continue gets 417 in our shape, not Node's empty 417. */
 export function expectationFailedHandler (_req: IncomingMessage, res: ServerResponse): void {
-  const body = JSON.stringify({ statusCode: 417, error: STATUS_CODES[417], message: 'Only "Expect: 100-continue" is supported; send the request without this Expect', code: 'GW_EXPECTATION_FAILED' })
-  res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' })
+  const body = JSON.stringify(errorBody(new ExpectationFailedError()))
+  res.writeHead(417, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' })
   res.end(body)
 }
 

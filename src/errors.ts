@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import createError from '@fastify/error'
 
 // Every error code the gateway and its stubs answer with; messages say what to do next.
@@ -21,3 +22,23 @@ export const UpstreamTimeoutError = createError('GW_UPSTREAM_TIMEOUT', 'Upstream
 export const StubCredentialError = createError('GW_STUB_CREDENTIAL', 'This service answers the gateway only: send its %s header', 401)
 export const UpstreamRequestInvalidError = createError('GW_UPSTREAM_REQUEST_INVALID', 'The request cannot be forwarded to %s as sent (a header or value it carries is not valid HTTP); fix the request', 400)
 export const ClientAddressError = createError('GW_CLIENT_ADDRESS', 'The client address taken from the forwarded headers is not an IP address: %s', 400)
+// --- request pipeline: answers the HTTP parser, Node and the router give before a route runs (sec-exhaustion)
+export const MalformedRequestError = createError('GW_BAD_REQUEST', 'Malformed HTTP request', 400)
+export const BadUrlError = createError('GW_BAD_REQUEST', 'The request path is not valid percent-encoding', 400)
+export const RouteNotFoundError = createError('GW_NOT_FOUND', 'No route %s %s', 404)
+export const RequestTimeoutError = createError('GW_REQUEST_TIMEOUT', 'The request was not received in time', 408)
+export const UriTooLongError = createError('GW_URI_TOO_LONG', 'A path segment is longer than the gateway accepts', 414)
+export const ExpectationFailedError = createError('GW_EXPECTATION_FAILED', 'Only "Expect: 100-continue" is supported; send the request without this Expect', 417)
+export const HeadersTooLargeError = createError('GW_HEADERS_TOO_LARGE', 'Request line and headers exceed the 16 KiB limit', 431)
+export const ShuttingDownError = createError('GW_SHUTTING_DOWN', 'The gateway is shutting down; retry on another instance', 503)
+// What the error handler answers for an error that is not one of the above: an unknown throw (500), or a library's
+// error with a status but no code (its own status, this code).
+export const InternalError = createError('GW_INTERNAL', 'Internal server error', 500)
+export const UNCLASSIFIED_CODE = 'GW_ERROR'
+export const StubFaultError = createError('STUB_FAULT', '%s stub is in fault mode "fail"', 500)
+
+/** The one JSON error body: { statusCode, error, message, code }. */
+export function errorBody (err: { statusCode?: number, code: string, message: string }): { statusCode: number, error: string, message: string, code: string } {
+  const statusCode = err.statusCode ?? 500
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message: err.message, code: err.code }
+}

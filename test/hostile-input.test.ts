@@ -13,6 +13,7 @@ import { Redis } from 'ioredis'
 import { buildCorpus, rawRequest, toBytes, type HostileRequest } from './fixtures/hostile-corpus.js'
 import Fastify from 'fastify'
 import { installErrorHandlers, refuseAmbiguousHeaders } from '../src/error-handler.js'
+import { SECURITY_HEADERS } from '../src/lib/security-headers.js'
 import { build, gatewayProcessFor, JWT_SECRET, LAB_STUB_CREDENTIAL, redisFor, stubsFor } from './helper.js'
 import { buildUserService } from '../src/services/user/app.js'
 
@@ -116,6 +117,9 @@ function problemsOf (request: HostileRequest, answer: RawAnswer): { problems: st
       if (typeof body.code !== 'string' || !/^[A-Z][A-Z0-9_]+$/.test(body.code)) problems.push(`code ${JSON.stringify(body.code)}`)
     }
   }
+  // Every answer, the parser's and the router's included, carries the security headers (plugins/headers.ts).
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) if (headers.get(name)?.[0] !== value) problems.push(`${name}: ${JSON.stringify(headers.get(name))}`)
+  if (request.mustNotEcho !== undefined && answer.bytes.toString('latin1').includes(request.mustNotEcho)) problems.push(`the answer echoes ${request.mustNotEcho}`)
   // Header injection must never come back as a header, and one request gets one answer (no smuggled second one).
   if (headers.has('set-cookie')) problems.push(`set-cookie in the answer: ${headers.get('set-cookie')!.join(' | ')}`)
   if (parsed.trailing.length > 0) problems.push(`bytes after the answer: ${JSON.stringify(parsed.trailing.subarray(0, 80).toString('latin1'))}`)
@@ -171,6 +175,9 @@ async function runCorpus (t: Test, mode: Mode) {
     LOG_LEVEL: 'trace',
     AUDIT_LOG_PATH: auditPath,
     METRICS_TOKEN,
+    // Small enough that the slow-client entries (held bodies, slowloris) get their 408 quickly.
+    REQUEST_TIMEOUT_MS: '3000',
+    HEADERS_TIMEOUT_MS: '1500',
     // Limits out of the way: a 429 would hide the answer the corpus is about.
     RATE_LIMIT_MAX: '100000',
     RATE_LIMIT_LOGIN_MAX: '100000',

@@ -178,7 +178,8 @@ export const GATEWAY_NODE_ARGS = ['--max-old-space-size=1024']
 /** A gateway process (dist/src/server.js) on a free port. */
 export async function startGateway (env = {}, { output } = {}) {
   const port = env.PORT ?? await freePort()
-  const started = await startNodeProcess('gateway', join(DIST, 'server.js'), { STUB_CREDENTIAL: LAB_STUB_CREDENTIAL, ...env, PORT: String(port) }, { output, nodeArgs: GATEWAY_NODE_ARGS })
+  // The lab drives the gateway from one loopback address with up to 1 000 k6 VUs: a lab-sized connection cap.
+  const started = await startNodeProcess('gateway', join(DIST, 'server.js'), { STUB_CREDENTIAL: LAB_STUB_CREDENTIAL, CONNECTIONS_PER_IP_MAX: '4096', ...env, PORT: String(port) }, { output, nodeArgs: GATEWAY_NODE_ARGS })
   return { ...started, stop: (signal) => stopProcess(started.process, signal) }
 }
 

@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyMetricsModule from 'fastify-metrics'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { ForbiddenError, BadRequestError, StubCredentialError } from '../errors.js'
+import { ForbiddenError, BadRequestError, StubCredentialError, StubFaultError, errorBody } from '../errors.js'
 import { installErrorHandlers } from '../error-handler.js'
 import type { GatewayConfig } from '../config.js'
 import { createRedisClient, waitForRedis, type RedisClient } from '../lib/redis-client.js'
@@ -52,7 +52,7 @@ export async function createStubApp (name: string, opts: StubOptions) {
   app.addHook('onRequest', async (request, reply) => {
     if (UNCOUNTED.has(request.routeOptions.url ?? '')) return
     fault.served++
-    if (fault.mode === 'fail') return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: `${name} stub is in fault mode "fail"`, code: 'STUB_FAULT' })
+    if (fault.mode === 'fail') return reply.code(500).send(errorBody(new StubFaultError(name)))
     if (fault.mode === 'slow') await new Promise((resolve) => setTimeout(resolve, fault.delayMs))
     if (fault.mode === 'hang') await new Promise(() => {})
   })
