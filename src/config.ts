@@ -62,7 +62,11 @@ export const ConfigSchema = Type.Object({
   STUB_FAULTS: OneOf(['0', '1'], '0'),
   // --- observability
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
-  AUDIT_LOG_PATH: Type.Optional(Type.String({ minLength: 1 }))
+  AUDIT_LOG_PATH: Type.Optional(Type.String({ minLength: 1 })),
+  // --- performance (workers, access log, denial audit aggregation)
+  GATEWAY_WORKERS: Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], { default: 1 }),
+  ACCESS_LOG: OneOf(['on', 'off'], 'on'),
+  AUDIT_DENIAL_FLUSH_MS: Type.Integer({ minimum: 0, default: 1000 })
 })
 
 export type GatewayConfig = Static<typeof ConfigSchema>

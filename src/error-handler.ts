@@ -12,14 +12,14 @@ export function installErrorHandlers (app: FastifyInstance): void {
     const ours = typeof err.code === 'string' && err.code.startsWith('GW_')
     const message = statusCode < 500 || ours ? err.message : 'Internal server error'
     if (statusCode >= 500 && !ours) request.log.error({ err }, 'unhandled error')
-    else request.log.info({ statusCode, code, message }, 'request refused')
+    else request.log.debug({ statusCode, code, message }, 'request refused') // the access line has the status (perf)
     return reply.code(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code })
   })
 
   app.setNotFoundHandler((request, reply) => {
     // The path only: a query string may carry a token a client put there by mistake.
     const path = request.url.split('?')[0].slice(0, 200)
-    request.log.info({ method: request.method, path }, 'no such route')
+    request.log.debug({ method: request.method, path }, 'no such route') // the access line has the 404 (perf)
     return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `No route ${request.method} ${path}`, code: 'GW_NOT_FOUND' })
   })
 }
