@@ -1,7 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { configOrExit, startGateway } from './server.js'
+import { configOrExit } from './server.js'
+import { runGateway } from './workers.js'
 
 // `npm start`: the three stubs as child processes (each its own process, as in production), then the gateway.
 const STUBS = ['auth', 'user', 'order'] as const
@@ -28,4 +29,4 @@ try {
   stopStubs()
   process.exit(1)
 }
-await startGateway(config, stopStubs)
+await runGateway(config, stopStubs)

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import { pathToFileURL } from 'node:url'
 import type { FastifyRequest } from 'fastify'
 import { buildGateway } from './app.js'
@@ -76,7 +77,8 @@ export async function startGateway (config: GatewayConfig, onClosed: () => void 
   await app.listen({ host: config.HOST, port: config.PORT })
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : config.PORT
-  console.log(`gateway listening on http://${config.HOST}:${port}`)
+  // A cluster worker stays quiet: the primary prints the one line once every worker listens (src/workers.ts).
+  if (!cluster.isWorker) console.log(`gateway listening on http://${config.HOST}:${port}`)
 
   const shutdown = (signal: string) => {
     if (closing) return
@@ -110,5 +112,6 @@ export async function startGateway (config: GatewayConfig, onClosed: () => void 
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await startGateway(configOrExit())
+  // workers.ts imports this file: awaiting it at the top level here would make that import wait on itself.
+  void import('./workers.js').then(({ runGateway }) => runGateway(configOrExit()))
 }
