@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyServerOptions } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { upstreamUrls, type GatewayConfig } from './config.js'
@@ -37,7 +37,7 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
   const app = Fastify({
     logger: overrides.logger ?? gatewayLogger(config),
     // Fastify's two lines per request replaced by plugins/access-log.ts's one.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: config.TRUST_PROXY,
     // A caller's x-request-id is kept when it is sane, so one id follows the request through every hop.
