@@ -165,9 +165,9 @@ export async function startStubs (env = {}) {
 export const GATEWAY_NODE_ARGS = ['--max-old-space-size=1024']
 
 /** A gateway process (dist/src/server.js) on a free port. */
-export async function startGateway (env = {}, { output } = {}) {
+export async function startGateway (env = {}, { output, timeoutMs } = {}) {
   const port = env.PORT ?? await freePort()
-  const started = await startNodeProcess('gateway', join(DIST, 'server.js'), { ...env, PORT: String(port) }, { output, nodeArgs: GATEWAY_NODE_ARGS })
+  const started = await startNodeProcess('gateway', join(DIST, 'server.js'), { ...env, PORT: String(port) }, { output, timeoutMs, nodeArgs: GATEWAY_NODE_ARGS })
   return { ...started, stop: (signal) => stopProcess(started.process, signal) }
 }
 

@@ -8,7 +8,7 @@ import { waitForWorkers, workerPids } from './workers-helper.js'
 t.test('SIGTERM drains every worker: in-flight requests finish, exit code 0', async (t) => {
   const redis = await redisFor(t)
   const stubs = await stubsFor(t)
-  const gateway = await gatewayProcessFor(t, { ...stubs.gatewayEnv, REDIS_URL: redis.url, GATEWAY_WORKERS: '2', LOG_LEVEL: 'warn', AUDIT_LOG_PATH: '/dev/null' })
+  const gateway = await gatewayProcessFor(t, { ...stubs.gatewayEnv, REDIS_URL: redis.url, GATEWAY_WORKERS: '2', LOG_LEVEL: 'warn', AUDIT_LOG_PATH: '/dev/null' }, { timeoutMs: 60_000 })
   const pids = await waitForWorkers(gateway.process.pid!, 2)
 
   // Slow logins (1.5 s at the auth stub) on 8 connections, so both workers hold requests when the signal comes.

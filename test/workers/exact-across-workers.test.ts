@@ -11,7 +11,7 @@ t.test('2 workers on one Redis: exact limits, exact summed /metrics counters, on
   const gateway = await gatewayProcessFor(t, {
     ...stubs.gatewayEnv, REDIS_URL: redis.url, GATEWAY_WORKERS: '2', LOG_LEVEL: 'info',
     RATE_LIMIT_DEMO_MAX: String(MAX), RATE_LIMIT_DEMO_WINDOW_MS: '600000', AUDIT_LOG_PATH: '/dev/null'
-  }, { output: 'capture' })
+  }, { output: 'capture', timeoutMs: 60_000 })
   await waitForWorkers(gateway.process.pid!, 2)
 
   // 400 requests on 32 connections: the primary hands connections to both workers.

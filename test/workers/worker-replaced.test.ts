@@ -16,7 +16,7 @@ t.test('a killed worker is replaced, and no audit line a client saw is lost', as
   const stubs = await stubsFor(t)
   const gateway = await gatewayProcessFor(t, {
     ...stubs.gatewayEnv, REDIS_URL: redis.url, GATEWAY_WORKERS: '2', AUDIT_LOG_PATH: path, RATE_LIMIT_MAX: '1000000', LOG_LEVEL: 'warn'
-  }, { output: 'capture' })
+  }, { output: 'capture', timeoutMs: 60_000 })
   const before = await waitForWorkers(gateway.process.pid!, 2)
 
   // Denied requests (no token: 401 access_denied, written at once) on 32 connections; one worker dies at the 600th.
