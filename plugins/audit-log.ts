@@ -105,9 +105,10 @@ export default fp(async function auditLog (fastify: FastifyInstance, opts: Audit
       const key = `${event.type}|${event.agentId ?? event.detail ?? ''}|${event.userId ?? ''}`
       const entry = pending.get(key)
       if (entry !== undefined) {
+        // Only counted: the summary repeats the key's first line (same subject, limiter and route), so a flood's
+        // denial builds no object.
         if (entry.count === 0) entry.first = Date.now()
         entry.count++
-        entry.line = lineFor(event, request)
         return
       }
       if (pending.size < MAX_AGGREGATED_KEYS) pending.set(key, { first: Date.now(), count: 0, line: lineFor(event, request) })
