@@ -1,4 +1,4 @@
-// What bench/run.mjs, bench/profile.mjs and bench/gc-pauses.mjs share: the clients' tokens, the backends, the warm-up.
+// What bench/run.mjs and bench/investigate/*.mjs share: the clients' tokens, the backends, the warm-up, the perf recorder.
 import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { startRedis, startStubs } from '../scripts/lib/stack.mjs'

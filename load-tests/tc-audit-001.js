@@ -1,7 +1,8 @@
 // TC-AUDIT-001 audit capture under load. Each iteration, for a fresh load_test_ user and client address, causes a
 // known set of security events: a login (login_success), a wrong password (login_failure), a read without a token
-// and a read of another user (2 × access_denied), one call past the demo limit (rate_limit_exceeded) and one token
-// request past the bucket (quota_exceeded). k6 counts each event the gateway's answer proves (tc_audit_expected by
+// and a read of another user (2 × access_denied), five calls past the demo limit (5 × rate_limit_exceeded: the
+// first on its own line, the rest summed into `rate_limit_exceeded_summary` lines whose counts must add up) and one
+// token request past the bucket (quota_exceeded). k6 counts each event the gateway's answer proves (tc_audit_expected by
 // type); `npm run load` then counts the lines of AUDIT_LOG_PATH by type and requires the same numbers. Here the
 // teardown requires the same deltas of gateway_audit_events_total on /metrics.
 import http from 'k6/http'
@@ -18,7 +19,9 @@ import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
 const TC = 'tc-audit-001'
 const { vus, iterations } = profileFor(TC)
-const EVENTS_PER_ITERATION = { login_success: 1, login_failure: 1, access_denied: 2, rate_limit_exceeded: 1, quota_exceeded: 1 }
+// Denials of one key in a row: the audit log sums all but the first, and the sums must be exact.
+const DENIALS_PAST_LIMIT = 5
+const EVENTS_PER_ITERATION = { login_success: 1, login_failure: 1, access_denied: 2, rate_limit_exceeded: DENIALS_PAST_LIMIT, quota_exceeded: 1 }
 const TYPES = Object.keys(EVENTS_PER_ITERATION)
 
 http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }, 401, 403, 429))
@@ -63,7 +66,9 @@ export function securityEvents ({ runId, tokens }) {
   for (let i = 0; i < GATEWAY.rateLimitDemoMax; i++) {
     check(get('/api/test-rate-limit', {}, { ip }), { 'the demo route answers 200 within its limit': (r) => r.status === 200 })
   }
-  proves(get('/api/test-rate-limit', {}, { ip }), 429, 'rate_limit_exceeded', 'one call past the demo limit gets 429')
+  for (let i = 0; i < DENIALS_PAST_LIMIT; i++) {
+    proves(get('/api/test-rate-limit', {}, { ip }), 429, 'rate_limit_exceeded', 'a call past the demo limit gets 429')
+  }
   const agentId = `aud-${runId}-${n}`
   for (let i = 0; i < 2; i++) {
     check(post('/api/request', {}, { ip, body: { agentId, tokens } }), { 'a token request that fits the bucket gets 200': (r) => r.status === 200 })

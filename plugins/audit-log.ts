@@ -29,12 +29,25 @@ declare module 'fastify' {
   }
 }
 
-export interface AuditLogOptions { path?: string }
+/** Denials a flood repeats: written once per key per interval, the rest summed into one `<type>_summary` line. */
+export const AGGREGATED_TYPES: ReadonlySet<AuditType> = new Set(['rate_limit_exceeded', 'quota_exceeded'])
+/** Keys aggregated at once; past it a denial is written on its own line (exact, just not O(windows)). */
+const MAX_AGGREGATED_KEYS = 10_000
+
+export interface AuditLogOptions {
+  path?: string
+  /** How often summed denials are written; 0 writes every denial on its own line. */
+  denialFlushMs?: number
+}
+
+interface Pending { first: number, count: number, line: Record<string, unknown> }
 
 export default fp(async function auditLog (fastify: FastifyInstance, opts: AuditLogOptions) {
   // Synchronous writes: each line reaches the kernel before the answer that caused it is sent, so even a SIGKILLed
   // gateway loses no event a client saw (async buffering lost lines answered ~40 ms before a kill in the chaos run).
   // A write(2) to the page cache costs microseconds; onClose still ends and closes the file before exit.
+  // Workers of one gateway each open the file with O_APPEND and write a line in one write(2): lines never
+  // interleave, none waits on another process, and a line is on disk before its answer leaves (SIGKILL-safe).
   const destination = pino.destination({ dest: opts.path ?? 1, sync: true, mkdir: true })
   let closed = false
   // After close (a timer firing late), a line is appended synchronously instead of thrown at a closed stream.
@@ -49,9 +62,10 @@ export default fp(async function auditLog (fastify: FastifyInstance, opts: Audit
   const counter = fastify.gatewayMetrics.auditEvents
   for (const type of AUDIT_TYPES) counter.inc({ type }, 0)
 
-  fastify.decorate('audit', function audit (event: AuditEvent, request?: FastifyRequest) {
-    // Every line has the same keys (null when not applicable) so log queries never branch on a missing field.
-    logger.info({
+  function lineFor (event: AuditEvent, request?: FastifyRequest): Record<string, unknown> {
+    // Every line has the same keys (null when not applicable) so log queries never branch on a missing field;
+    // `count` is how many events the line stands for (1, or the denials a summary sums).
+    return {
       type: event.type,
       reqId: request?.id ?? null,
       ip: request?.ip ?? null,
@@ -61,12 +75,50 @@ export default fp(async function auditLog (fastify: FastifyInstance, opts: Audit
       // The route template; an unmatched URL is cut at `?` so a query string (which may hold a token) never lands here.
       route: request ? `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0].slice(0, 200)}` : null,
       outcome: event.outcome,
-      detail: event.detail ?? null
-    })
+      detail: event.detail ?? null,
+      count: 1
+    }
+  }
+
+  // Denials by `type|subject`: a key present means its first denial of the interval is already on disk and later
+  // ones are only counted here; a flush writes one summary per key with a count, and forgets keys that went quiet.
+  const pending = new Map<string, Pending>()
+  const flushMs = opts.denialFlushMs ?? 1000
+  function flushDenials () {
+    for (const [key, entry] of pending) {
+      if (entry.count === 0) {
+        pending.delete(key)
+        continue
+      }
+      const line = entry.line
+      logger.info({ ...line, type: `${line.type as string}_summary`, reqId: null, count: entry.count, since: new Date(entry.first).toISOString() })
+      entry.count = 0
+      entry.first = Date.now()
+    }
+  }
+  const timer = flushMs > 0 ? setInterval(flushDenials, flushMs).unref() : undefined
+
+  fastify.decorate('audit', function audit (event: AuditEvent, request?: FastifyRequest) {
     counter.inc({ type: event.type })
+    if (timer !== undefined && !closed && AGGREGATED_TYPES.has(event.type)) {
+      // The subject a flood repeats: the agent for quotas, else the limiter and key the detail names.
+      const key = `${event.type}|${event.agentId ?? event.detail ?? ''}|${event.userId ?? ''}`
+      const entry = pending.get(key)
+      if (entry !== undefined) {
+        // Only counted: the summary repeats the key's first line (same subject, limiter and route), so a flood's
+        // denial builds no object.
+        if (entry.count === 0) entry.first = Date.now()
+        entry.count++
+        return
+      }
+      if (pending.size < MAX_AGGREGATED_KEYS) pending.set(key, { first: Date.now(), count: 0, line: lineFor(event, request) })
+    }
+    logger.info(lineFor(event, request))
   })
 
   fastify.addHook('onClose', async () => {
+    clearInterval(timer)
+    flushDenials()
     closed = true
     const done = once(destination, 'close')
     destination.end()

@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ForbiddenError } from '../src/errors.js'
 import { holdsToken, isLocalOperator } from '../src/lib/operator.js'
 import { UPSTREAM_NAMES } from './upstreams.js'
+import { metricsSource } from '../src/lib/cluster-metrics.js'
 
 type PromClient = typeof promClient
 
@@ -24,12 +25,12 @@ function createGatewayMetrics (client: PromClient, registry: InstanceType<PromCl
     rateLimited: new client.Counter({ name: 'gateway_rate_limited_total', help: 'Requests refused with 429, by limiter (global, login, demo, agent_quota, address, login_address, login_account)', labelNames: ['limiter'] as const, registers }),
     quotaTokensSpent: new client.Counter({ name: 'gateway_quota_tokens_spent_total', help: 'Agent-quota tokens granted', registers }),
     quotaTokensRefused: new client.Counter({ name: 'gateway_quota_tokens_refused_total', help: 'Agent-quota tokens asked for and refused', registers }),
-    breakerState: new client.Gauge({ name: 'gateway_breaker_state', help: 'Circuit state per upstream: 0 closed, 1 half-open, 2 open', labelNames: ['upstream'] as const, registers }),
+    breakerState: new client.Gauge({ name: 'gateway_breaker_state', help: 'Circuit state per upstream: 0 closed, 1 half-open, 2 open', labelNames: ['upstream'] as const, registers, aggregator: 'max' }),
     breakerTransitions: new client.Counter({ name: 'gateway_breaker_transitions_total', help: 'Circuit transitions per upstream, by new state (open, half_open, closed)', labelNames: ['upstream', 'state'] as const, registers }),
     lockResults: new client.Counter({ name: 'gateway_lock_acquisitions_total', help: 'Per-user lock attempts and expiries, by result (acquired, conflict, expired, unavailable)', labelNames: ['result'] as const, registers }),
     auditEvents: new client.Counter({ name: 'gateway_audit_events_total', help: 'Security events written to the audit log, by type', labelNames: ['type'] as const, registers }),
     redisDegradation: new client.Counter({ name: 'gateway_redis_degradation_events_total', help: 'Redis store failures and recoveries seen by the limiters, by event (degraded, recovered)', labelNames: ['event'] as const, registers }),
-    redisDegraded: new client.Gauge({ name: 'gateway_redis_degraded', help: '1 while the limiters run on their in-memory fallback (or refuse, when failing closed)', registers }),
+    redisDegraded: new client.Gauge({ name: 'gateway_redis_degraded', help: '1 while the limiters run on their in-memory fallback (or refuse, when failing closed)', registers, aggregator: 'max' }),
     // --- client connections (sec-exhaustion)
     connectionsRefused: new client.Counter({ name: 'gateway_connections_refused_total', help: 'Connections closed at once because their address already held CONNECTIONS_PER_IP_MAX', registers })
   }
@@ -81,13 +82,16 @@ export default fp(async function metrics (fastify: FastifyInstance, opts: Metric
       overrides: { histogram: { buckets: DURATION_BUCKETS, registers: [registry] }, summary: { registers: [registry] } }
     }
   })
+  // perf: with GATEWAY_WORKERS > 1, one answer sums every worker's series.
+  const metricsText = metricsSource(registry)
   // Served here rather than by fastify-metrics, whose handler also merges in the global registry.
   fastify.get('/metrics', {
     logLevel: 'warn',
     onRequest: restrictToLoopbackOrToken,
     config: { rateLimit: false },
     schema: { hide: true }
-  }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
+  }, async (_request, reply) => reply.type(registry.contentType).send(await metricsText()))
+
 
   fastify.decorate('gatewayMetrics', createGatewayMetrics(promClient, registry))
 }, { name: 'metrics' })

@@ -635,6 +635,8 @@ try {
     USER_URL: user.url,
     ORDER_URL: order.url,
     AUDIT_LOG_PATH: join(dir, `audit-${i}.jsonl`),
+    // Every denial on its own line: the check below matches each client-seen 429 to its line by request id.
+    AUDIT_DENIAL_FLUSH_MS: '0',
     LOG_LEVEL: 'warn',
     RATE_LIMIT_MAX: String(RL.max),
     RATE_LIMIT_WINDOW_MS: String(RL.windowMs),

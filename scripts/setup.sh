@@ -44,4 +44,14 @@ if [ ! -x "$K6" ] || ! "$K6" version 2>/dev/null | grep -q "k6 ${K6_VERSION}"; t
   [ -n "${K6_BIN:-}" ] && log "WARNING: K6_BIN=$K6_BIN is not k6 ${K6_VERSION}; built ${K6_VERSION} into .cache/bin instead: unset K6_BIN to use it"
   K6="$PWD/.cache/bin/k6"
 fi
+# vegeta: the constant-rate load generator of `npm run bench`'s capacity search (lighter than k6 at high rates).
+VEGETA_VERSION=v12.13.0
+VEGETA="${VEGETA_BIN:-$PWD/.cache/bin/vegeta}"
+# `go install` builds carry no version string to check, so a vegeta present is taken as the pinned one.
+if [ ! -x "$VEGETA" ]; then
+  command -v go >/dev/null || { log "ERROR: Go is needed to build vegeta (or set VEGETA_BIN to vegeta ${VEGETA_VERSION})"; exit 1; }
+  log "building vegeta ${VEGETA_VERSION} with go install (once; cached in .cache/bin)"
+  mkdir -p .cache/bin
+  GOBIN="$PWD/.cache/bin" go install "github.com/tsenart/vegeta/v12@${VEGETA_VERSION}"
+fi
 log "ready: $(redis-server --version | cut -d' ' -f3) $(prometheus --version 2>&1 | head -1 | cut -d' ' -f3) $("$K6" version | head -1)"

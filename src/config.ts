@@ -84,7 +84,11 @@ export const ConfigSchema = Type.Object({
   KEEP_ALIVE_TIMEOUT_MS: PositiveMs(5000),
   CONNECTIONS_PER_IP_MAX: Count(256),
   // Shared with the admin API (one definition when branches merge); here it also unlocks /health/ready's detail.
-  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16 }))
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  // --- performance (workers, access log, denial audit aggregation)
+  GATEWAY_WORKERS: Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], { default: 1 }),
+  ACCESS_LOG: OneOf(['on', 'off'], 'on'),
+  AUDIT_DENIAL_FLUSH_MS: Type.Integer({ minimum: 0, default: 1000 })
 })
 
 export type GatewayConfig = Static<typeof ConfigSchema>

@@ -21,7 +21,7 @@ export function installErrorHandlers (app: FastifyInstance, opts: ErrorHandlerOp
     const ours = typeof err.code === 'string' && err.code.startsWith('GW_')
     const message = statusCode < 500 || ours ? err.message : new InternalError().message
     if (statusCode >= 500 && !ours) request.log.error({ err }, 'unhandled error')
-    else request.log.info({ statusCode, code, message }, 'request refused')
+    else request.log.debug({ statusCode, code, message }, 'request refused') // the access line has the status
     // Set here too: a hook that refuses before plugins/headers' onRequest (refuseAmbiguousHeaders) would skip them.
     return reply.code(statusCode).headers(SECURITY_HEADERS).send(errorBody({ statusCode, code, message }))
   })
@@ -29,7 +29,7 @@ export function installErrorHandlers (app: FastifyInstance, opts: ErrorHandlerOp
   app.setNotFoundHandler({ preHandler: opts.notFoundPreHandler }, (request, reply) => {
     // The path only: a query string may carry a token a client put there by mistake.
     const path = request.url.split('?')[0].slice(0, 200)
-    request.log.info({ method: request.method, path }, 'no such route')
+    request.log.debug({ method: request.method, path }, 'no such route') // the access line has the 404
     return reply.code(404).send(errorBody(new RouteNotFoundError(request.method, path)))
   })
 }

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { isLoopbackHost } from './config.js'
 import { startConfigOrExit } from './lib/start-secrets.js'
-import { startGateway } from './server.js'
+import { runGateway } from './workers.js'
 
 // `npm start`: the three stubs as child processes (each its own process, as in production), then the gateway.
 const STUBS = ['auth', 'user', 'order'] as const
@@ -38,4 +38,4 @@ try {
   stopStubs()
   process.exit(1)
 }
-await startGateway(config, stopStubs)
+await runGateway(config, stopStubs)

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import { pathToFileURL } from 'node:url'
 import { buildGateway } from './app.js'
 import type { GatewayConfig } from './config.js'
@@ -15,7 +16,8 @@ export async function startGateway (config: GatewayConfig, onClosed: () => void 
   await app.listen({ host: config.HOST, port: config.PORT })
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : config.PORT
-  console.log(`gateway listening on http://${config.HOST}:${port}`)
+  // A cluster worker stays quiet: the primary prints the one line once every worker listens (src/workers.ts).
+  if (!cluster.isWorker) console.log(`gateway listening on http://${config.HOST}:${port}`)
 
   let closing = false
   const shutdown = (signal: string) => {
@@ -47,5 +49,9 @@ export async function startGateway (config: GatewayConfig, onClosed: () => void 
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await startGateway(await startConfigOrExit('gateway', (config) => config.HOST))
+  // workers.ts imports this file: awaiting it at the top level here would make that import wait on itself.
+  void startConfigOrExit('gateway', (config) => config.HOST).then(async (config) => {
+    const { runGateway } = await import('./workers.js')
+    await runGateway(config)
+  })
 }

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis'
 import type { RedisClient } from '../redis-client.js'
 import { BatchedRedisStore } from './batched-redis-store.js'
 import { WindowStore } from './window-store.js'
+import { OverLimitCache } from './over-limit-cache.js'
 import { keys } from '../keys.js'
 import { RateLimitUnavailableError } from '../../errors.js'
 
@@ -77,7 +78,9 @@ export function createRateLimitStore (redis: RedisClient | undefined, failOpen: 
   return class RedisFailoverStore extends FailoverStore {
     constructor () {
       // One script call per event-loop turn on a single node; a Cluster gets one call per key (keys span slots).
-      const primary = redis instanceof Redis ? new BatchedRedisStore(redis, keys.rateLimitPrefix) : new RedisStore(false, false, redis, keys.rateLimitPrefix)
+      const store = redis instanceof Redis ? new BatchedRedisStore(redis, keys.rateLimitPrefix) : new RedisStore(false, false, redis, keys.rateLimitPrefix)
+      // A key over its limit is refused locally until its window resets: a flood costs no Redis round trip.
+      const primary = new OverLimitCache(store)
       super(primary, new WindowStore(), failOpen, state, listener)
     }
   } as unknown as FastifyRateLimitStoreCtor

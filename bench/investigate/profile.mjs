@@ -11,18 +11,18 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync }
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
-import { freePort } from '../scripts/lib/stack.mjs'
-import { JWT_SECRET, JWT_TTL_SECONDS, recordPerf, startBackends, sweepClients } from './lib.mjs'
+import { freePort } from '../../scripts/lib/stack.mjs'
+import { JWT_SECRET, JWT_TTL_SECONDS, recordPerf, startBackends, sweepClients } from '../lib.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
-const OUT = join(BENCH, '..', 'results', 'profile')
+const OUT = join(BENCH, '..', '..', 'results', 'profile')
 const seconds = Number(process.argv.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 20)
 const embedded = process.argv.includes('--embedded')
 const usePerf = process.argv.includes('--perf')
 
 function wrk (url, mode, secs, tokensFile) {
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', ['-t1', '-c50', `-d${secs}s`, '--timeout', '5s', '-s', join(BENCH, 'wrk-clients.lua'), url, '--', tokensFile, mode], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn('wrk', ['-t1', '-c50', `-d${secs}s`, '--timeout', '5s', '-s', join(BENCH, '..', 'wrk-clients.lua'), url, '--', tokensFile, mode], { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     child.stdout.on('data', (d) => { out += d })
     child.once('exit', (code) => code === 0 ? resolve(JSON.parse(out.split('\n').find((l) => l.startsWith('BENCH ')).slice(6))) : reject(new Error(`wrk exited ${code}`)))
@@ -34,7 +34,7 @@ async function startProfiledGateway (env) {
   const port = await freePort()
   const spawnedAt = performance.now()
   const profilerFlags = usePerf ? ['--perf-basic-prof'] : ['--cpu-prof', `--cpu-prof-dir=${OUT}`]
-  const child = spawn(process.execPath, [...profilerFlags, join(BENCH, '..', 'dist', 'src', 'server.js')], {
+  const child = spawn(process.execPath, [...profilerFlags, join(BENCH, '..', '..', 'dist', 'src', 'server.js')], {
     env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit']
   })
   const exited = new Promise((resolve) => child.once('exit', resolve))

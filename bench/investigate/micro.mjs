@@ -7,8 +7,8 @@ import CircuitBreaker from 'opossum'
 import pino from 'pino'
 import promClient from 'prom-client'
 import { createSigner, createVerifier } from 'fast-jwt'
-import { createTokenVerifier } from '../dist/src/lib/jwt.js'
-import { ThresholdBreaker } from '../dist/src/lib/threshold-breaker.js'
+import { createTokenVerifier } from '../../dist/src/lib/jwt.js'
+import { ThresholdBreaker } from '../../dist/src/lib/threshold-breaker.js'
 
 const ROUNDS = 7
 const SECRET = 'bench-secret-0123456789abcdefghijklmnopqrstuvwxyz'

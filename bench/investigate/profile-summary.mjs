@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** node_modules/<pkg> (scoped too), node:internal, our own files by folder, or the V8 pseudo-frames. */
 export function moduleOf (url, functionName) {

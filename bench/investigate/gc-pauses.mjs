@@ -12,10 +12,10 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { k6Binary } from '../scripts/lib/k6.mjs'
-import { promSample } from '../scripts/lib/loadgen.mjs'
-import { GATEWAY_NODE_ARGS, freePort, waitFor } from '../scripts/lib/stack.mjs'
-import { JWT_SECRET, JWT_TTL_SECONDS, recordPerf, startBackends, sweepClients } from './lib.mjs'
+import { k6Binary } from '../../scripts/lib/k6.mjs'
+import { promSample } from '../../scripts/lib/loadgen.mjs'
+import { GATEWAY_NODE_ARGS, freePort, waitFor } from '../../scripts/lib/stack.mjs'
+import { JWT_SECRET, JWT_TTL_SECONDS, recordPerf, startBackends, sweepClients } from '../lib.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback
@@ -56,7 +56,7 @@ try {
   const { redis, stubs } = await startBackends({ tokensFile, embedded, stops })
 
   const port = await freePort()
-  const gateway = spawn(process.execPath, [...nodeFlags, ...(perfData ? ['--perf-basic-prof'] : []), '--trace-gc', join(BENCH, '..', 'dist', 'src', 'server.js')], {
+  const gateway = spawn(process.execPath, [...nodeFlags, ...(perfData ? ['--perf-basic-prof'] : []), '--trace-gc', join(BENCH, '..', '..', 'dist', 'src', 'server.js')], {
     env: { ...process.env, ...stubs.gatewayEnv, JWT_SECRET, JWT_TTL_SECONDS, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '1000000000', AUDIT_LOG_PATH: join(tmp, 'audit.log'), PORT: String(port), ...(redis ? { REDIS_URL: redis.url } : {}) },
     stdio: ['ignore', 'pipe', 'inherit']
   })
