@@ -29,7 +29,11 @@ function createGatewayMetrics (client: PromClient, registry: InstanceType<PromCl
     lockResults: new client.Counter({ name: 'gateway_lock_acquisitions_total', help: 'Per-user lock attempts and expiries, by result (acquired, conflict, expired, unavailable)', labelNames: ['result'] as const, registers }),
     auditEvents: new client.Counter({ name: 'gateway_audit_events_total', help: 'Security events written to the audit log, by type', labelNames: ['type'] as const, registers }),
     redisDegradation: new client.Counter({ name: 'gateway_redis_degradation_events_total', help: 'Redis store failures and recoveries seen by the limiters, by event (degraded, recovered)', labelNames: ['event'] as const, registers }),
-    redisDegraded: new client.Gauge({ name: 'gateway_redis_degraded', help: '1 while the limiters run on their in-memory fallback (or refuse, when failing closed)', registers })
+    redisDegraded: new client.Gauge({ name: 'gateway_redis_degraded', help: '1 while the limiters run on their in-memory fallback (or refuse, when failing closed)', registers }),
+    // --- agents: labelled by tier and reason (small, configured sets), never by agent id (unbounded)
+    agentKeysIssued: new client.Counter({ name: 'gateway_agent_keys_issued_total', help: 'Agent API keys issued, by tier', labelNames: ['tier'] as const, registers }),
+    agentKeysRevoked: new client.Counter({ name: 'gateway_agent_keys_revoked_total', help: 'Agent API keys revoked, by tier', labelNames: ['tier'] as const, registers }),
+    agentDenied: new client.Counter({ name: 'gateway_agent_denied_total', help: 'Agent requests refused, by reason (missing_key, invalid_key, expired_key, wrong_agent, parallel_limit) and tier (none without a valid key)', labelNames: ['reason', 'tier'] as const, registers })
   }
   // Every known label value starts at 0, so the first event is a visible increase (rate() and increase() need a
   // previous sample) and dashboards show 0 rather than "no data" before anything happened.

@@ -3,12 +3,15 @@ import Fastify, { type FastifyRequest, type FastifyServerOptions } from 'fastify
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { upstreamUrls, type GatewayConfig } from './config.js'
+import { parseAgentTiers } from './lib/agent-tiers.js'
+import { keysPepper } from './lib/agent-keys.js'
 import { installErrorHandlers, refuseAmbiguousHeaders } from './error-handler.js'
 import type { Clock } from './lib/stores/bucket-store.js'
 import metrics from '../plugins/metrics.js'
 import auditLog from '../plugins/audit-log.js'
 import redis from '../plugins/redis.js'
 import authentication from '../plugins/authentication.js'
+import agentKeys from '../plugins/agent-keys.js'
 import rateLimit from '../plugins/rate-limit.js'
 import headers from '../plugins/headers.js'
 import agentQuota from '../plugins/agent-quota.js'
@@ -21,6 +24,7 @@ import authRoutes from '../routes/auth/index.js'
 import userRoutes from '../routes/users/index.js'
 import orderRoutes from '../routes/orders/index.js'
 import apiRoutes from '../routes/api/index.js'
+import adminRoutes from '../routes/admin/index.js'
 
 export interface GatewayOverrides {
   logger?: FastifyServerOptions['logger']
@@ -71,6 +75,15 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
     connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
     commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS
   })
+  await app.register(agentKeys, {
+    mode: config.AGENT_AUTH,
+    tiers: parseAgentTiers(config),
+    pepper: keysPepper(config),
+    cacheMs: config.AGENT_KEY_CACHE_MS,
+    leaseTtlMs: config.AGENT_LEASE_TTL_MS,
+    keysFile: config.AGENT_KEYS_FILE,
+    adminToken: config.ADMIN_TOKEN
+  })
   await app.register(rateLimit, {
     max: config.RATE_LIMIT_MAX,
     windowMs: config.RATE_LIMIT_WINDOW_MS,
@@ -82,12 +95,7 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
     failOpen: config.RATE_LIMIT_ON_REDIS_ERROR === 'open'
   })
   await app.register(headers, { rateLimitHeaders: config.RATE_LIMIT_HEADERS, defaultWindowMs: config.RATE_LIMIT_WINDOW_MS })
-  await app.register(agentQuota, {
-    capacity: config.AGENT_QUOTA_CAPACITY,
-    refillPerSecond: config.AGENT_QUOTA_REFILL_PER_SECOND,
-    maxTokensPerRequest: config.AGENT_QUOTA_MAX_TOKENS_PER_REQUEST,
-    now: overrides.quotaClock
-  })
+  await app.register(agentQuota, { now: overrides.quotaClock })
   const urls = upstreamUrls(config)
   await app.register(upstreams, {
     connections: config.UPSTREAM_CONNECTIONS,
@@ -110,6 +118,7 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
   await app.register(userRoutes, { prefix: '/users' })
   await app.register(orderRoutes, { prefix: '/orders' })
   await app.register(apiRoutes, { prefix: '/api' })
+  if (config.ADMIN_TOKEN !== undefined) await app.register(adminRoutes, { prefix: '/admin' })
   app.get('/openapi.json', { config: { rateLimit: false }, schema: { hide: true } }, async () => app.swagger())
   return app
 }

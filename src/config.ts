@@ -1,5 +1,6 @@
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
+import { parseAgentTiers } from './lib/agent-tiers.js'
 
 const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback })
 const PositiveMs = (fallback: number) => Type.Integer({ minimum: 1, default: fallback })
@@ -52,6 +53,16 @@ export const ConfigSchema = Type.Object({
   AGENT_QUOTA_CAPACITY: Count(100),
   AGENT_QUOTA_REFILL_PER_SECOND: Type.Number({ exclusiveMinimum: 0, default: 10 }),
   AGENT_QUOTA_MAX_TOKENS_PER_REQUEST: Count(50),
+  // --- agents (API keys, tiers, admin API; docs/AGENTS.md)
+  AGENT_AUTH: OneOf(['key', 'open'], 'key'),
+  AGENT_QUOTA_REQUESTS_PER_MINUTE: Count(1000),
+  AGENT_QUOTA_MAX_PARALLEL: Count(16),
+  AGENT_TIERS: Type.Optional(Type.String({ minLength: 2 })),
+  AGENT_LEASE_TTL_MS: PositiveMs(60000),
+  AGENT_KEY_CACHE_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 500 }),
+  AGENT_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  KEYS_PEPPER: Type.Optional(Type.String({ minLength: 32 })),
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 32 })),
   // --- circuit breakers
   BREAKER_FAILURE_THRESHOLD: Count(5),
   BREAKER_RESET_TIMEOUT_MS: PositiveMs(60000),
@@ -72,7 +83,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   // Drop empty strings so `FOO=` in a .env means "use the default", not "invalid".
   const data = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
   try {
-    return envSchema<GatewayConfig>({ schema: ConfigSchema, data, env: false })
+    const config = envSchema<GatewayConfig>({ schema: ConfigSchema, data, env: false })
+    parseAgentTiers(config) // throws "AGENT_TIERS …" at start rather than at the first agent request
+    return config
   } catch (err) {
     throw new Error(describe(err as Error & { errors?: Array<{ instancePath: string, message?: string, params: { allowedValues?: unknown[] } }> }))
   }

@@ -16,3 +16,8 @@ export const UserLockedError = createError('GW_USER_LOCKED', 'Another operation 
 export const LockUnavailableError = createError('GW_LOCK_UNAVAILABLE', 'The lock store is unreachable, so the write for user %s was refused; retry later', 503)
 export const RateLimitUnavailableError = createError('GW_RATE_LIMIT_UNAVAILABLE', 'The rate-limit store is unreachable and the gateway fails closed; retry later', 503)
 export const UpstreamTimeoutError = createError('GW_UPSTREAM_TIMEOUT', 'Upstream %s did not answer in time; retry later', 504)
+// --- agents (keys, tiers, admin API)
+export const AgentKeyRequiredError = createError('GW_AGENT_KEY_REQUIRED', 'Agent key required: %s', 401)
+export const AgentForbiddenError = createError('GW_AGENT_FORBIDDEN', 'Not allowed: %s', 403)
+export const AgentParallelLimitError = createError('GW_AGENT_PARALLEL_LIMIT', 'Agent %s already has %s requests in flight, the most its tier allows; retry when one finishes', 429)
+export const AdminUnauthorizedError = createError('GW_ADMIN_UNAUTHORIZED', 'Admin API: send "Authorization: Bearer <ADMIN_TOKEN>"', 401)
