@@ -30,6 +30,10 @@ function createGatewayMetrics (client: PromClient, registry: InstanceType<PromCl
     auditEvents: new client.Counter({ name: 'gateway_audit_events_total', help: 'Security events written to the audit log, by type', labelNames: ['type'] as const, registers }),
     redisDegradation: new client.Counter({ name: 'gateway_redis_degradation_events_total', help: 'Redis store failures and recoveries seen by the limiters, by event (degraded, recovered)', labelNames: ['event'] as const, registers }),
     redisDegraded: new client.Gauge({ name: 'gateway_redis_degraded', help: '1 while the limiters run on their in-memory fallback (or refuse, when failing closed)', registers }),
+    // --- agent usage: usage-based debit of the model route, by tier only (agent ids are unbounded)
+    agentTokensReserved: new client.Counter({ name: 'gateway_agent_tokens_reserved_total', help: 'Tokens reserved from agent buckets before a model call (max_tokens or the tier default), by tier', labelNames: ['tier'] as const, registers }),
+    agentTokensDebited: new client.Counter({ name: 'gateway_agent_tokens_debited_total', help: 'Tokens finally charged for model calls (usage.total_tokens, or the reservation when the usage is unknown), by tier', labelNames: ['tier'] as const, registers }),
+    agentTokensRefunded: new client.Counter({ name: 'gateway_agent_tokens_refunded_total', help: 'Reserved tokens given back (unused part, or all of it when the call failed), by tier', labelNames: ['tier'] as const, registers }),
     // --- agents: labelled by tier and reason (small, configured sets), never by agent id (unbounded)
     agentKeysIssued: new client.Counter({ name: 'gateway_agent_keys_issued_total', help: 'Agent API keys issued, by tier', labelNames: ['tier'] as const, registers }),
     agentKeysRevoked: new client.Counter({ name: 'gateway_agent_keys_revoked_total', help: 'Agent API keys revoked, by tier', labelNames: ['tier'] as const, registers }),

@@ -14,6 +14,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Calls an upstream through its breaker; failures become 502/503/504 gateway errors. */
     callUpstream (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, call: ForwardCall): Promise<UpstreamResponse>
+    /** callUpstream's breaker, metrics and error mapping around any upstream work (the model route streams with it). */
+    guardUpstream<T extends { statusCode: number }> (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, work: () => Promise<T>): Promise<T>
+    /** The headers every upstream call carries (allow-listed), for callers that dispatch themselves. */
+    upstreamHeaders (request: FastifyRequest, hasBody: boolean): Record<string, string>
   }
 }
 
@@ -38,11 +42,11 @@ export default fp(async function proxy (fastify: FastifyInstance) {
     return headers
   }
 
-  fastify.decorate('callUpstream', async function callUpstream (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, call: ForwardCall) {
+  async function guardUpstream<T extends { statusCode: number }> (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, work: () => Promise<T>): Promise<T> {
     const breaker = fastify.breakers[upstream]
     const startedAt = performance.now()
     try {
-      const response = await breaker.fire(() => fastify.upstreams.call(upstream, { ...call, headers: upstreamHeaders(request, call.body !== undefined) }))
+      const response = await breaker.fire(work)
       observeUpstream(upstream, response.statusCode >= 400 ? 'client_error' : 'success', startedAt)
       return response
     } catch (err) {
@@ -52,5 +56,11 @@ export default fp(async function proxy (fastify: FastifyInstance) {
       else request.log.warn({ err, upstream }, 'upstream call failed')
       throw toGatewayError(upstream, err)
     }
+  }
+
+  fastify.decorate('guardUpstream', guardUpstream)
+  fastify.decorate('upstreamHeaders', upstreamHeaders)
+  fastify.decorate('callUpstream', function callUpstream (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, call: ForwardCall) {
+    return guardUpstream(request, reply, upstream, () => fastify.upstreams.call(upstream, { ...call, headers: upstreamHeaders(request, call.body !== undefined) }))
   })
 }, { name: 'proxy', dependencies: ['upstreams', 'circuit-breakers', 'metrics', 'user-locks'] })

@@ -19,11 +19,13 @@ import upstreams from '../plugins/upstreams.js'
 import circuitBreakers from '../plugins/circuit-breakers.js'
 import userLocks from '../plugins/user-locks.js'
 import proxy from '../plugins/proxy.js'
+import agentUsage from '../plugins/agent-usage.js'
 import healthRoutes from '../routes/health/index.js'
 import authRoutes from '../routes/auth/index.js'
 import userRoutes from '../routes/users/index.js'
 import orderRoutes from '../routes/orders/index.js'
 import apiRoutes from '../routes/api/index.js'
+import chatCompletionRoutes from '../routes/api/chat-completions.js'
 import adminRoutes from '../routes/admin/index.js'
 
 export interface GatewayOverrides {
@@ -102,7 +104,8 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
     targets: {
       auth: { url: urls.auth, timeoutMs: config.AUTH_TIMEOUT_MS },
       user: { url: urls.user, timeoutMs: config.USER_TIMEOUT_MS },
-      order: { url: urls.order, timeoutMs: config.ORDER_TIMEOUT_MS }
+      order: { url: urls.order, timeoutMs: config.ORDER_TIMEOUT_MS },
+      model: { url: urls.model, timeoutMs: config.MODEL_TIMEOUT_MS }
     }
   })
   await app.register(circuitBreakers, {
@@ -112,12 +115,14 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
   })
   await app.register(userLocks, { ttlMs: config.LOCK_TTL_MS })
   await app.register(proxy)
+  await app.register(agentUsage)
 
   await app.register(healthRoutes, { prefix: '/health' })
   await app.register(authRoutes, { prefix: '/auth' })
   await app.register(userRoutes, { prefix: '/users' })
   await app.register(orderRoutes, { prefix: '/orders' })
   await app.register(apiRoutes, { prefix: '/api' })
+  await app.register(chatCompletionRoutes, { prefix: '/api' })
   if (config.ADMIN_TOKEN !== undefined) await app.register(adminRoutes, { prefix: '/admin' })
   app.get('/openapi.json', { config: { rateLimit: false }, schema: { hide: true } }, async () => app.swagger())
   return app

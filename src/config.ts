@@ -39,6 +39,11 @@ export const ConfigSchema = Type.Object({
   USER_TIMEOUT_MS: PositiveMs(5000),
   ORDER_TIMEOUT_MS: PositiveMs(5000),
   UPSTREAM_CONNECTIONS: Count(64),
+  // --- agent usage (the model upstream and usage-based debit)
+  MODEL_PORT: Port(3004),
+  MODEL_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  MODEL_TIMEOUT_MS: PositiveMs(30000),
+  MODEL_CHUNK_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 0 }),
   // --- rate limits
   RATE_LIMIT_MAX: Count(1000),
   RATE_LIMIT_WINDOW_MS: PositiveMs(60000),
@@ -100,10 +105,11 @@ function describe (err: Error & { errors?: Array<{ instancePath: string, message
   }).join('; ')
 }
 
-export function upstreamUrls (config: GatewayConfig): Record<'auth' | 'user' | 'order', string> {
+export function upstreamUrls (config: GatewayConfig): Record<'auth' | 'user' | 'order' | 'model', string> {
   return {
     auth: config.AUTH_URL ?? `http://127.0.0.1:${config.AUTH_PORT}`,
     user: config.USER_URL ?? `http://127.0.0.1:${config.USER_PORT}`,
-    order: config.ORDER_URL ?? `http://127.0.0.1:${config.ORDER_PORT}`
+    order: config.ORDER_URL ?? `http://127.0.0.1:${config.ORDER_PORT}`,
+    model: config.MODEL_URL ?? `http://127.0.0.1:${config.MODEL_PORT}`
   }
 }

@@ -3,8 +3,8 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { configOrExit, startGateway } from './server.js'
 
-// `npm start`: the three stubs as child processes (each its own process, as in production), then the gateway.
-const STUBS = ['auth', 'user', 'order'] as const
+// `npm start`: the four stubs as child processes (each its own process, as in production), then the gateway.
+const STUBS = ['auth', 'user', 'order', 'model'] as const
 const config = configOrExit()
 const children: ChildProcess[] = []
 
