@@ -7,7 +7,7 @@ const forbidden = (message: string) => ({ statusCode: 403, error: 'Forbidden', m
 
 t.test('a key spends and reads only its own agent\'s bucket (Redis)', async (t) => {
   const redis = await redisFor(t)
-  const app = await build(t, { ADMIN_TOKEN, REDIS_URL: redis.url })
+  const app = await build(t, { AGENT_AUTH: 'key', ADMIN_TOKEN, REDIS_URL: redis.url })
   const x = await issueKey(app, 'agent-x')
   const y = await issueKey(app, 'agent-y')
 
@@ -36,7 +36,7 @@ t.test('a key spends and reads only its own agent\'s bucket (Redis)', async (t) 
 })
 
 t.test('a user JWT is not an agent key, and a gwk_ bearer is not a JWT failure', async (t) => {
-  const app = await build(t, { ADMIN_TOKEN })
+  const app = await build(t, { AGENT_AUTH: 'key', ADMIN_TOKEN })
   const x = await issueKey(app, 'agent-x')
   const res = await app.inject({ method: 'GET', url: '/api/quota/agent-x', headers: { authorization: `Bearer ${x.key}` } })
   t.equal(res.statusCode, 200, 'Bearer gwk_… identifies the agent')
@@ -46,7 +46,7 @@ t.test('a user JWT is not an agent key, and a gwk_ bearer is not a JWT failure',
 })
 
 t.test('without ADMIN_TOKEN every admin route answers 404 JSON', async (t) => {
-  const app = await build(t)
+  const app = await build(t, { AGENT_AUTH: 'key' })
   for (const [method, url] of [['POST', '/admin/agents/a/keys'], ['GET', '/admin/agents/a/keys'], ['DELETE', '/admin/keys/0123456789abcdef'], ['PATCH', '/admin/keys/0123456789abcdef']] as const) {
     const res = await app.inject({ method, url, headers: { authorization: 'Bearer anything-at-all-0123456789-0123456789' }, payload: method === 'GET' || method === 'DELETE' ? undefined : {} })
     t.equal(res.statusCode, 404, `${method} ${url}: 404`)
@@ -55,7 +55,7 @@ t.test('without ADMIN_TOKEN every admin route answers 404 JSON', async (t) => {
 })
 
 t.test('admin API: 401 without the token, 400 on bad input, nothing changed', async (t) => {
-  const app = await build(t, { ADMIN_TOKEN })
+  const app = await build(t, { AGENT_AUTH: 'key', ADMIN_TOKEN })
   const noToken = await app.inject({ method: 'POST', url: '/admin/agents/a/keys', payload: {} })
   t.same(noToken.json(), { statusCode: 401, error: 'Unauthorized', message: 'Admin API: send "Authorization: Bearer <ADMIN_TOKEN>"', code: 'GW_ADMIN_UNAUTHORIZED' })
   const badTier = await app.inject({ method: 'POST', url: '/admin/agents/a/keys', headers: admin, payload: { tier: 'platinum' } })

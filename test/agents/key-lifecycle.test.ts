@@ -10,7 +10,7 @@ const BAD_KEY = 'the key is unknown, revoked or malformed'
 for (const store of ['memory', 'redis'] as const) {
   t.test(`issue, use, list, revoke (${store})`, async (t) => {
     const redis = store === 'redis' ? await redisFor(t) : undefined
-    const app = await build(t, { ADMIN_TOKEN, ...(redis ? { REDIS_URL: redis.url } : {}) })
+    const app = await build(t, { AGENT_AUTH: 'key', ADMIN_TOKEN, ...(redis ? { REDIS_URL: redis.url } : {}) })
 
     const noKey = await app.inject({ method: 'POST', url: '/api/request', payload: { tokens: 1 } })
     t.equal(noKey.statusCode, 401)
@@ -56,7 +56,7 @@ for (const store of ['memory', 'redis'] as const) {
 }
 
 t.test('an expired key gets 401 (expired) from its expiry on', async (t) => {
-  const app = await build(t, { ADMIN_TOKEN })
+  const app = await build(t, { AGENT_AUTH: 'key', ADMIN_TOKEN })
   const issued = await issueKey(app, 'short-lived', { expiresInSeconds: 1 })
   t.ok(issued.expiresAt !== null && Date.parse(issued.expiresAt) - Date.parse(issued.createdAt) === 1000, 'expiresAt is createdAt + 1 s')
   t.equal((await app.inject({ method: 'POST', url: '/api/request', headers: { 'x-api-key': issued.key }, payload: { tokens: 1 } })).statusCode, 200)
@@ -71,7 +71,7 @@ t.test('an expired key gets 401 (expired) from its expiry on', async (t) => {
 t.test('revoke on one gateway process: the key gets 401 on both within 1 s', async (t) => {
   const redis = await redisFor(t)
   const env = { REDIS_URL: redis.url, ADMIN_TOKEN, REDIS_COMMAND_TIMEOUT_MS: '5000' }
-  const [a, b] = await Promise.all([gatewayProcessFor(t, env), gatewayProcessFor(t, env)])
+  const [a, b] = await Promise.all([gatewayProcessFor(t, { AGENT_AUTH: 'key', ...env }), gatewayProcessFor(t, { AGENT_AUTH: 'key', ...env })])
   const issued = await issueKey(a.url, 'agent-x')
   // Both gateways have the key cached (AGENT_KEY_CACHE_MS, 500 ms by default) before the revocation.
   t.equal((await spendOver(a.url, 1, { key: issued.key })).status, 200)

@@ -29,7 +29,7 @@ for (const store of ['redis', 'file'] as const) {
     t.match(created, { agentId: 'agent-cli.1', tier: 'default', key: /^gwk_/, keyId: /^[0-9a-f]{16}$/ })
     if (store === 'file') t.notOk(readFileSync(env.AGENT_KEYS_FILE!, 'utf8').includes(created.key), 'the file holds the HMAC, never the key')
 
-    const gateway = await gatewayProcessFor(t, env)
+    const gateway = await gatewayProcessFor(t, { AGENT_AUTH: 'key', ...env })
     t.equal((await spendOver(gateway.url, 2, { key: created.key })).status, 200, 'the gateway accepts the CLI\'s key')
     t.same((await keys(env, 'list', 'agent-cli.1')).map((k: { keyId: string }) => k.keyId), [created.keyId])
     t.same(await keys(env, 'revoke', created.keyId), { revoked: created.keyId, agentId: 'agent-cli.1' })

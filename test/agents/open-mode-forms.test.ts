@@ -49,7 +49,7 @@ for (const mode of ['open', 'key'] as const) {
 }
 
 t.test('keys issue for ids with dots; braces and whitespace are refused by the admin API', async (t) => {
-  const app = await build(t, { ADMIN_TOKEN })
+  const app = await build(t, { AGENT_AUTH: 'key', ADMIN_TOKEN })
   t.equal((await issueKey(app, 'agent-1234.5678')).agentId, 'agent-1234.5678')
   for (const id of ['a%7Bb%7D', 'a%20b', 'a%0Ab']) {
     t.equal((await app.inject({ method: 'POST', url: `/admin/agents/${id}/keys`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, payload: {} })).statusCode, 400, `${decodeURIComponent(id).replace('\n', '\\n')}: 400`)

@@ -22,7 +22,7 @@ t.test('AGENT_TIERS is validated at start with a message naming it', async (t) =
 })
 
 t.test('a key\'s tier sets its bucket and request rate; a tier change applies to the next request', async (t) => {
-  const app = await build(t, { ADMIN_TOKEN, AGENT_TIERS: TIERS, AGENT_QUOTA_REFILL_PER_SECOND: '0.001' })
+  const app = await build(t, { AGENT_AUTH: 'key', ADMIN_TOKEN, AGENT_TIERS: TIERS, AGENT_QUOTA_REFILL_PER_SECOND: '0.001' })
   const gold = await issueKey(app, 'agent-g', { tier: 'gold' })
   t.equal(gold.tier, 'gold')
   const big = await app.inject({ method: 'POST', url: '/api/request', headers: { 'x-api-key': gold.key }, payload: { tokens: 400 } })
