@@ -629,6 +629,7 @@ try {
     USER_URL: user.url,
     ORDER_URL: order.url,
     AUDIT_LOG_PATH: join(dir, `audit-${i}.jsonl`),
+    AGENT_AUTH: 'open', // its agent traffic carries no keys (issue 13)
     LOG_LEVEL: 'warn',
     RATE_LIMIT_MAX: String(RL.max),
     RATE_LIMIT_WINDOW_MS: String(RL.windowMs),

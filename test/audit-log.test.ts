@@ -116,7 +116,8 @@ const LIMITS = {
   RATE_LIMIT_DEMO_MAX: '5',
   RATE_LIMIT_DEMO_WINDOW_MS: '600000',
   AGENT_QUOTA_CAPACITY: '50',
-  AGENT_QUOTA_REFILL_PER_SECOND: '0.001'
+  AGENT_QUOTA_REFILL_PER_SECOND: '0.001',
+  AGENT_AUTH: 'open' // /api/request without keys (the agents' own audit events: test/agents/)
 }
 
 async function secrets (gatewayUrlOrLogin: (username: string, password: string) => Promise<string>) {
