@@ -1,5 +1,6 @@
 // Keys: issue, use, list, revoke, expiry; in process (memory and Redis) and across two gateway processes on one Redis.
 import t from 'tap'
+import { Redis } from 'ioredis'
 import { build, gatewayProcessFor, redisFor, sample, waitFor } from '../helper.js'
 import { ADMIN_TOKEN, admin, issueKey, spendOver } from './helper.js'
 
@@ -29,6 +30,15 @@ for (const store of ['memory', 'redis'] as const) {
     t.equal(listed.statusCode, 200)
     t.same(listed.json(), [{ keyId: issued.keyId, agentId: 'agent-1.5', tier: 'default', createdAt: issued.createdAt, expiresAt: null }], 'the list never shows the key')
     t.notOk(listed.body.includes(issued.key.slice(21)), 'no part of the secret in the list')
+
+    if (redis) {
+      const client = new Redis(redis.url)
+      t.teardown(() => client.disconnect())
+      const stored = await client.hgetall(`gw:agentkey:{${issued.keyId}}`)
+      t.same(Object.keys(stored).sort(), ['a', 'c', 'e', 'h', 't'], 'Redis holds the hash, agent, tier and times')
+      t.match(stored.h, /^[0-9a-f]{64}$/, 'an HMAC-SHA256')
+      t.notOk(JSON.stringify(stored).includes(issued.key.slice(21)), 'never the key or its secret')
+    }
 
     const revoked = await app.inject({ method: 'DELETE', url: `/admin/keys/${issued.keyId}`, headers: admin })
     t.equal(revoked.statusCode, 204)
