@@ -93,7 +93,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
           bodyTimeout: timeoutMs
         })
         if (res.statusCode >= 500) {
-          res.body.destroy()
+          await res.body.dump() // frees the connection; the 5xx body is not relayed
           throw new UpstreamServerError('model', res.statusCode)
         }
         return res
@@ -128,13 +128,13 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
   }
 }
 
-/** Reads at most MAX_ERROR_BODY_BYTES of a body, then drops the rest. */
-async function readBounded (body: AsyncIterable<Buffer> & { destroy (): void }): Promise<string> {
+/** Reads at most MAX_ERROR_BODY_BYTES of a body; leaving the loop early destroys the rest. */
+async function readBounded (body: AsyncIterable<Buffer>): Promise<string> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of body) {
     size += chunk.length
-    if (size > MAX_ERROR_BODY_BYTES) { body.destroy(); break }
+    if (size > MAX_ERROR_BODY_BYTES) break
     chunks.push(chunk)
   }
   return Buffer.concat(chunks).toString('utf8')
