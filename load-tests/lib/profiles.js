@@ -67,6 +67,11 @@ const PROFILES = {
     ci: { agents: 10000, requestsPerAgent: 2, vus: 20, maxDuration: '240s' },
     full: { agents: 10000, requestsPerAgent: 6, vus: 50, maxDuration: '300s' }
   },
+  // --- agent usage (issue 13): keyed agents calling the model through /api/v1/chat/completions
+  'tc-agents-usage': {
+    ci: { agents: 20, vus: 10, duration: '15s' },
+    full: { agents: 200, vus: 50, duration: '60s' }
+  },
   'seed-basic': { ci: { vus: 50, duration: '10s' }, full: { vus: 50, duration: '30s' } },
   'seed-stress': {
     // Light and heavy populations ramp up, hold and ramp down together (full: 1 + 4 + 1 = 6 min).
