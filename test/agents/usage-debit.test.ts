@@ -6,10 +6,12 @@ import { chat, keyFor, modelFor, predictedUsage, remaining, sseEvents, usageGate
 
 const messages = (text: string) => [{ role: 'user', content: text }]
 
+// One model stub process for the file (fewer process starts on a shared machine).
+const model = await modelFor(t)
+
 for (const store of ['memory', 'redis'] as const) {
   t.test(`reserve, refund the unused part, debit an overrun, then 429 until it refills (${store})`, async (t) => {
     const redis = store === 'redis' ? await redisFor(t) : undefined
-    const model = await modelFor(t)
     // default tier: 20 tokens, 1 token/s; at most 10 per call.
     const { app, clock } = await usageGateway(t, model.url, {
       AGENT_QUOTA_CAPACITY: '20', AGENT_QUOTA_REFILL_PER_SECOND: '1', AGENT_QUOTA_MAX_TOKENS_PER_REQUEST: '10', ...(redis ? { REDIS_URL: redis.url } : {})
@@ -66,7 +68,6 @@ for (const store of ['memory', 'redis'] as const) {
 
   t.test(`a stream passes through and settles from its final usage chunk (${store})`, async (t) => {
     const redis = store === 'redis' ? await redisFor(t) : undefined
-    const model = await modelFor(t)
     const { app } = await usageGateway(t, model.url, { AGENT_QUOTA_CAPACITY: '100', AGENT_QUOTA_MAX_TOKENS_PER_REQUEST: '50', ...(redis ? { REDIS_URL: redis.url } : {}) })
     const key = await keyFor(app, 'streamer')
     const body = { model: 'fake', messages: messages('stream me a few words please'), max_tokens: 40, stream: true }

@@ -1,9 +1,11 @@
 // A timeout and an open breaker refund the whole reservation; a client that leaves mid-stream pays it. Once each.
 import t from 'tap'
 import { redisFor, sample, setFault, waitFor } from '../helper.js'
-import { chat, keyFor, modelFor, remaining, usageGateway } from './usage-helper.js'
+import { chat, keyFor, longAnswerBody, modelFor, remaining, usageGateway } from './usage-helper.js'
 
-const body = (extra: Record<string, unknown> = {}) => ({ model: 'fake', messages: [{ role: 'user', content: 'tell me something long' }], max_tokens: 40, ...extra })
+// At least 8 chunks: with MODEL_CHUNK_DELAY_MS=1000 a stream lasts 8 s, so a kill or abort after its first chunk
+// lands mid-stream even on a loaded machine.
+const body = (extra: Record<string, unknown> = {}) => longAnswerBody(40, 30, extra)
 
 async function settledMetrics (app: Awaited<ReturnType<typeof usageGateway>>['app']) {
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
@@ -16,11 +18,13 @@ async function settledMetrics (app: Awaited<ReturnType<typeof usageGateway>>['ap
 
 // Real processes on a shared 2-core box: give the file more than tap's default 120 s.
 t.setTimeout(300_000)
+// One model stub for the file (fewer process starts); each test sets its fault mode first.
+const model = await modelFor(t, { MODEL_CHUNK_DELAY_MS: '1000' })
 
 for (const store of ['memory', 'redis'] as const) {
   t.test(`a timeout and an open breaker refund too; the breaker never reserves twice (${store})`, async (t) => {
     const redis = store === 'redis' ? await redisFor(t) : undefined
-    const model = await modelFor(t)
+    await setFault(model, 'ok')
     const { app } = await usageGateway(t, model.url, { MODEL_TIMEOUT_MS: '300', BREAKER_FAILURE_THRESHOLD: '2', ...(redis ? { REDIS_URL: redis.url } : {}) })
     const key = await keyFor(app, 'unlucky')
     await setFault(model, 'slow', 2000)
@@ -41,7 +45,7 @@ for (const store of ['memory', 'redis'] as const) {
 
   t.test(`a client that leaves mid-stream pays its reservation, once (${store})`, async (t) => {
     const redis = store === 'redis' ? await redisFor(t) : undefined
-    const model = await modelFor(t, { MODEL_CHUNK_DELAY_MS: '300' })
+    await setFault(model, 'ok')
     const { app } = await usageGateway(t, model.url, { ...(redis ? { REDIS_URL: redis.url } : {}) })
     const key = await keyFor(app, 'quitter')
     await app.listen({ port: 0, host: '127.0.0.1' })

@@ -47,3 +47,11 @@ export function sseEvents (text: string): Array<Record<string, any> | '[DONE]'> 
 export async function remaining (app: Gateway, agentId: string, tier = 'default'): Promise<number> {
   return (await app.agentQuota.bucket(tier).peek(agentId)).remaining
 }
+
+/** A chat body whose answer takes at least `minWords` completion tokens (8 chunks of 4 words for 30): found by search. */
+export function longAnswerBody (maxTokens = 40, minWords = 30, extra: Record<string, unknown> = {}) {
+  for (let i = 0; ; i++) {
+    const messages = [{ role: 'user' as const, content: `tell me something long ${i}` }]
+    if (complete({ model: 'fake', messages, max_tokens: maxTokens }).usage.completion_tokens >= minWords) return { model: 'fake', messages, max_tokens: maxTokens, ...extra }
+  }
+}

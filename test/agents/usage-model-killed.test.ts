@@ -1,9 +1,11 @@
 // A model stub SIGKILLed mid-request or mid-stream: the reservation is refunded, exactly once.
 import t from 'tap'
 import { redisFor, sample, setFault, servedCount, waitFor } from '../helper.js'
-import { chat, keyFor, modelFor, remaining, usageGateway } from './usage-helper.js'
+import { chat, keyFor, longAnswerBody, modelFor, remaining, usageGateway } from './usage-helper.js'
 
-const body = (extra: Record<string, unknown> = {}) => ({ model: 'fake', messages: [{ role: 'user', content: 'tell me something long' }], max_tokens: 40, ...extra })
+// At least 8 chunks: with MODEL_CHUNK_DELAY_MS=1000 a stream lasts 8 s, so a kill or abort after its first chunk
+// lands mid-stream even on a loaded machine.
+const body = (extra: Record<string, unknown> = {}) => longAnswerBody(40, 30, extra)
 
 async function settledMetrics (app: Awaited<ReturnType<typeof usageGateway>>['app']) {
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
@@ -38,7 +40,7 @@ for (const store of ['memory', 'redis'] as const) {
 
   t.test(`a model stub killed mid-stream refunds the reservation (${store})`, async (t) => {
     const redis = store === 'redis' ? await redisFor(t) : undefined
-    const model = await modelFor(t, { MODEL_CHUNK_DELAY_MS: '300' })
+    const model = await modelFor(t, { MODEL_CHUNK_DELAY_MS: '1000' })
     const { app } = await usageGateway(t, model.url, { ...(redis ? { REDIS_URL: redis.url } : {}) })
     const key = await keyFor(app, 'streamer')
     await app.listen({ port: 0, host: '127.0.0.1' })

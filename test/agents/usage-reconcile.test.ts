@@ -118,10 +118,12 @@ const callArb = fc.record({
 })
 const runArb = fc.record({ tier: fc.constantFrom('small' as const, 'big' as const), calls: fc.array(callArb, { minLength: 1, maxLength: 10 }) })
 
+// One model stub process for the file (fewer process starts on a shared machine).
+const model = await modelFor(t)
+
 for (const store of ['memory', 'redis'] as const) {
   t.test(`concurrent chat calls: the bucket ends where the model says (${store})`, async (t) => {
     const redis = store === 'redis' ? await redisFor(t) : undefined
-    const model = await modelFor(t)
     const { app } = await usageGateway(t, model.url, {
       AGENT_QUOTA_MAX_PARALLEL: '64',
       AGENT_QUOTA_REQUESTS_PER_MINUTE: '100000',
