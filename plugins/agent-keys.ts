@@ -61,7 +61,9 @@ function createTiers (tiers: Map<string, AgentTier>) {
 function createAgentKeys (fastify: FastifyInstance, opts: AgentKeysOptions) {
   const store = createKeyStore(fastify.sharedRedis, opts.keysFile)
   const { agentKeysIssued, agentKeysRevoked } = fastify.gatewayMetrics
-  // A record looked up stays trusted for cacheMs (≤ 1 s): a revocation elsewhere reaches this gateway within it.
+  // A record looked up in Redis stays trusted for cacheMs (≤ 1 s): a revocation elsewhere reaches this gateway within
+  // it. The memory store is a map lookup already, so no cache: a keys-file change applies at its next poll (250 ms).
+  const cacheMs = fastify.sharedRedis ? opts.cacheMs : 0
   const cache = new Map<string, { record: KeyRecord, until: number }>()
 
   async function lookup (keyId: string): Promise<KeyRecord | undefined> {
@@ -70,9 +72,9 @@ function createAgentKeys (fastify: FastifyInstance, opts: AgentKeysOptions) {
     if (hit !== undefined && at < hit.until) return hit.record
     cache.delete(keyId)
     const record = await store.get(keyId)
-    if (record !== undefined && opts.cacheMs > 0) {
+    if (record !== undefined && cacheMs > 0) {
       if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value as string)
-      cache.set(keyId, { record, until: at + opts.cacheMs })
+      cache.set(keyId, { record, until: at + cacheMs })
     }
     return record
   }
