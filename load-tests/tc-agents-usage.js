@@ -85,6 +85,7 @@ export function agent ({ keys }) {
   })
   rateLimited.add(res.status === 429)
   non429Errors.add(res.status !== 200 && res.status !== 429)
+  if (res.status !== 200 && res.status !== 429) console.warn(`unexpected answer ${res.status} ${res.error || ''}: ${String(res.body ?? '').slice(0, 200)}`)
   if (res.status === 429) {
     check(res, { 'a refused call is the agent\'s own bucket, with Retry-After': (r) => r.json().code === 'GW_QUOTA_EXCEEDED' && Number(r.headers['Retry-After']) > 0 })
     return

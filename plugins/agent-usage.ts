@@ -1,9 +1,12 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as delay } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AgentTier } from '../src/lib/agent-tiers.js'
 import type { BucketDecision } from '../src/lib/token-bucket.js'
 
-export type SettleOutcome = 'used' | 'failed' | 'unknown'
+/** Waits before each retry of a settlement the store did not confirm (a timeout may hide one that ran: see settle). */
+const SETTLE_RETRY_DELAYS_MS = [100, 500]
 
 /**
  * One reservation of a usage-based call, settled exactly once whatever happens (answer, upstream failure,
@@ -42,19 +45,23 @@ function createAgentUsage (fastify: FastifyInstance) {
       const decision = await fastify.agentQuota.spend(request, reply, agentId, tokens, tier)
       agentTokensReserved.inc({ tier: tier.name }, tokens)
       const store = fastify.agentQuota.bucket(tier.name)
+      const settlementId = randomUUID()
       let settled = false
       async function settle (used: number): Promise<BucketDecision | undefined> {
         if (settled) return undefined
         settled = true
-        try {
-          const after = await store.settle(agentId, tokens, used)
-          agentTokensDebited.inc({ tier: tier.name }, used)
-          agentTokensRefunded.inc({ tier: tier.name }, Math.max(0, tokens - used))
-          return after
-        } catch (err) {
-          // The reservation stays taken: the agent may lose tokens while Redis is away, but never overspends.
-          request.log.warn({ err, agentId, reserved: tokens, used }, 'usage settlement failed; the reservation stays debited')
-          return undefined
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const after = await store.settle(agentId, tokens, used, settlementId)
+            agentTokensDebited.inc({ tier: tier.name }, used)
+            agentTokensRefunded.inc({ tier: tier.name }, Math.max(0, tokens - used))
+            return after
+          } catch (err) {
+            if (attempt < SETTLE_RETRY_DELAYS_MS.length) { await delay(SETTLE_RETRY_DELAYS_MS[attempt]); continue }
+            // The reservation stays taken: the agent may lose tokens while Redis is away, but never overspends.
+            request.log.warn({ err, agentId, reserved: tokens, used }, 'usage settlement failed; the reservation stays debited')
+            return undefined
+          }
         }
       }
       return {

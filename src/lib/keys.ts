@@ -2,6 +2,7 @@
 export const keys = {
   rateLimitPrefix: 'gw:rl:',
   bucket: (agentId: string) => `gw:bucket:{${agentId}}`,
+  settlement: (agentId: string, settlementId: string) => `gw:bucket:{${agentId}}:settled:${settlementId}`,
   lock: (userId: string) => `gw:lock:{${userId}}`,
   agentKey: (keyId: string) => `gw:agentkey:{${keyId}}`,
   agentKeyIndex: (agentId: string) => `gw:agentkeys:{${agentId}}`,

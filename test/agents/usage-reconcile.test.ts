@@ -87,7 +87,7 @@ async function agrees (makeStore: (s: BucketSettings, now: Clock) => BucketStore
   for (const [i, op] of scenario.ops.entries()) {
     if (op.kind === 'step') { clock += op.ms; continue }
     const pairs: Array<[BucketDecision, BucketDecision]> = [[await store.consume(agentId, op.cost), model.reserve(clock, op.cost)]]
-    if (pairs[0][1].allowed) pairs.push([await store.settle(agentId, op.cost, op.used), model.settle(clock, op.cost, op.used)])
+    if (pairs[0][1].allowed) pairs.push([await store.settle(agentId, op.cost, op.used, `s${i}`), model.settle(clock, op.cost, op.used)])
     for (const [actual, expected] of pairs) {
       if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new Error(`op ${i} ${JSON.stringify(op)} at ${clock}: store ${JSON.stringify(actual)}, model ${JSON.stringify(expected)}`)
     }
@@ -108,6 +108,19 @@ t.test('reserve + settle: Redis store (Lua) matches the reference bucket', async
   let run = 0
   await fc.assert(fc.asyncProperty(scenarioArb, (s) => agrees((settings, now) => createRedisBucketStore(client, settings, now), `a${run++}`, s)), { numRuns: 300 })
   t.equal(run, 300)
+})
+
+t.test('a retried Redis settlement (same id) is applied once', async (t) => {
+  const redis = await redisFor(t)
+  const client = createRedisClient({ url: redis.url, connectTimeoutMs: 1000, commandTimeoutMs: 2000 })!
+  t.teardown(() => client.quit())
+  await waitForRedis(client, 3000)
+  const store = createRedisBucketStore(client, { capacity: 100, refillPerSecond: 1 }, () => 5_000_000)
+  await store.consume('retry', 40)
+  t.equal((await store.settle('retry', 40, 10, 'r1')).remaining, 90, 'first attempt: 30 back')
+  t.equal((await store.settle('retry', 40, 10, 'r1')).remaining, 90, 'the retry changes nothing')
+  t.equal((await store.peek('retry')).remaining, 90)
+  t.equal((await store.settle('retry', 0, 5, 'r2')).remaining, 85, 'another settlement id applies')
 })
 
 const TIERS = { small: { capacity: 30, maxTokensPerRequest: 20 }, big: { capacity: 400, maxTokensPerRequest: 50 } }

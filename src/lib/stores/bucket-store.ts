@@ -9,9 +9,17 @@ export interface BucketStore {
   /** Takes `cost` tokens when the bucket holds them (all or nothing); usage-based calls reserve with it. */
   consume (agentId: string, cost: number): Promise<BucketDecision>
   peek (agentId: string): Promise<BucketDecision>
-  /** Gives back `reserved − used` tokens after a reserved call: a refund, or a debit that may go below zero. */
-  settle (agentId: string, reserved: number, used: number): Promise<BucketDecision>
+  /**
+   * Gives back `reserved − used` tokens after a reserved call: a refund, or a debit that may go below zero.
+   * Retried only after a store error: the Redis store makes a retry with the same `settlementId` a no-op (a timed-out
+   * first attempt may have run); the memory store cannot fail halfway, so it needs no id.
+   */
+  settle (agentId: string, reserved: number, used: number, settlementId: string): Promise<BucketDecision>
 }
+
+// An absent bucket reads as a full one, so a bucket may be forgotten once it would be full; the extra minute
+// covers clock steps (and tests' injected clocks, which wall-clock expiry knows nothing about).
+const EXPIRY_SLACK_MS = 60_000
 
 /** Entries the memory store's sweep looks at per write: any constant ≥ 2 keeps the map bounded (see sweep). */
 const SWEEP_PER_WRITE = 2
@@ -40,7 +48,8 @@ export function createMemoryBucketStore (settings: BucketSettings, now: Clock = 
       }
       sweepVisits++
       const [id, state] = step.value
-      if (isFull(state, at, rates)) buckets.delete(id)
+      // Full for a minute already, as the Redis key's expiry: a clock stepped back less than that never sees the gap.
+      if (isFull(state, at - EXPIRY_SLACK_MS, rates)) buckets.delete(id)
     }
   }
   function write (agentId: string, state: BucketState, at: number) {
@@ -59,6 +68,7 @@ export function createMemoryBucketStore (settings: BucketSettings, now: Clock = 
       const state = refill(buckets.get(agentId), at, rates)
       return decide(state.units, state.updatedAt - at, true, 0, rates)
     },
+    // One process, one synchronous step: a settlement cannot half-happen, so there is nothing to retry or mark.
     async settle (agentId, reserved, used) {
       const at = now()
       const result = settle(buckets.get(agentId), reserved, used, at, rates)
@@ -108,8 +118,13 @@ return {allowed, units, updated - now}
 `
 
 // settle() in one atomic step, same refill as CONSUME_LUA: ARGV[3] is `reserved − used` in units (negative for an
-// overrun). The key lives until the bucket would be full again, however deep the debt. Returns {units after, lag}.
+// overrun). The key lives until the bucket would be full again, however deep the debt. KEYS[2] marks the settlement
+// as done (same hash slot), so a retried settlement is a no-op. Returns {units after, lag}.
 const SETTLE_LUA = `
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[6]) == false then
+  local seen = redis.call('HMGET', KEYS[1], 'n', 'u')
+  return {tonumber(seen[1]) or tonumber(ARGV[1]), 0}
+end
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local delta = tonumber(ARGV[3])
@@ -137,16 +152,15 @@ return {units, updated - now}
 
 type BucketRedis = RedisClient & {
   gatewayBucket (key: string, capacityUnits: number, unitsPerMs: number, costUnits: number, now: string, ttl: number): Promise<[number, number, number]>
-  gatewayBucketSettle (key: string, capacityUnits: number, unitsPerMs: number, deltaUnits: number, now: string, slackMs: number): Promise<[number, number]>
+  gatewayBucketSettle (key: string, marker: string, capacityUnits: number, unitsPerMs: number, deltaUnits: number, now: string, slackMs: number, markerTtlMs: number): Promise<[number, number]>
 }
 
-// An absent key reads as a full bucket, so a key may expire once its bucket would be full; the extra minute
-// covers clock steps (and tests' injected clocks, which wall-clock expiry knows nothing about).
-const EXPIRY_SLACK_MS = 60_000
+/** How long a settlement is remembered: far longer than any retry of it. */
+const SETTLEMENT_MARKER_TTL_MS = 600_000
 
 export function createRedisBucketStore (redis: RedisClient, settings: BucketSettings, now?: Clock): BucketStore {
   if (!('gatewayBucket' in redis)) redis.defineCommand('gatewayBucket', { numberOfKeys: 1, lua: CONSUME_LUA })
-  if (!('gatewayBucketSettle' in redis)) redis.defineCommand('gatewayBucketSettle', { numberOfKeys: 1, lua: SETTLE_LUA })
+  if (!('gatewayBucketSettle' in redis)) redis.defineCommand('gatewayBucketSettle', { numberOfKeys: 2, lua: SETTLE_LUA })
   const client = redis as BucketRedis
   const rates = bucketRates(settings)
   const ttl = Math.ceil(rates.capacityUnits / rates.unitsPerMs) + EXPIRY_SLACK_MS
@@ -158,9 +172,9 @@ export function createRedisBucketStore (redis: RedisClient, settings: BucketSett
   return {
     consume: (agentId, cost) => run(agentId, cost),
     peek: (agentId) => run(agentId, 0),
-    async settle (agentId, reserved, used) {
+    async settle (agentId, reserved, used, settlementId) {
       const deltaUnits = (reserved - used) * UNITS_PER_TOKEN
-      const [units, lag] = await client.gatewayBucketSettle(keys.bucket(agentId), rates.capacityUnits, rates.unitsPerMs, deltaUnits, now ? String(now()) : '', EXPIRY_SLACK_MS)
+      const [units, lag] = await client.gatewayBucketSettle(keys.bucket(agentId), keys.settlement(agentId, settlementId), rates.capacityUnits, rates.unitsPerMs, deltaUnits, now ? String(now()) : '', EXPIRY_SLACK_MS, SETTLEMENT_MARKER_TTL_MS)
       return decide(Number(units), Number(lag), true, 0, rates)
     }
   }
