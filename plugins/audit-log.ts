@@ -9,7 +9,8 @@ export const AUDIT_TYPES = [
   'rate_limit_exceeded', 'quota_exceeded',
   'breaker_open', 'breaker_half_open', 'breaker_closed',
   'lock_conflict', 'lock_expired',
-  'redis_degraded', 'redis_recovered'
+  'redis_degraded', 'redis_recovered',
+  'key_issued', 'key_revoked', 'agent_denied'
 ] as const
 export type AuditType = typeof AUDIT_TYPES[number]
 

@@ -32,7 +32,7 @@ export default fp(async function authentication (fastify: FastifyInstance, opts:
   // Identify early (the rate limiter keys on the user), reject later: limits count unauthenticated floods too.
   function identify (request: FastifyRequest): void {
     const header = request.headers.authorization
-    if (header === undefined) return
+    if (header === undefined || header.startsWith('Bearer gwk_')) return // agent keys: plugins/agent-keys.ts
     const token = bearerToken(header)
     if (!token) {
       request.authFailure = 'the Authorization header must be "Bearer <token>"'

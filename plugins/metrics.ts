@@ -32,7 +32,15 @@ function createGatewayMetrics (client: PromClient, registry: InstanceType<PromCl
     redisDegradation: new client.Counter({ name: 'gateway_redis_degradation_events_total', help: 'Redis store failures and recoveries seen by the limiters, by event (degraded, recovered)', labelNames: ['event'] as const, registers }),
     redisDegraded: new client.Gauge({ name: 'gateway_redis_degraded', help: '1 while the limiters run on their in-memory fallback (or refuse, when failing closed)', registers, aggregator: 'max' }),
     // --- client connections (sec-exhaustion)
-    connectionsRefused: new client.Counter({ name: 'gateway_connections_refused_total', help: 'Connections closed at once because their address already held CONNECTIONS_PER_IP_MAX', registers })
+    connectionsRefused: new client.Counter({ name: 'gateway_connections_refused_total', help: 'Connections closed at once because their address already held CONNECTIONS_PER_IP_MAX', registers }),
+    // --- agent usage: usage-based debit of the model route, by tier only (agent ids are unbounded)
+    agentTokensReserved: new client.Counter({ name: 'gateway_agent_tokens_reserved_total', help: 'Tokens reserved from agent buckets before a model call (max_tokens or the tier default), by tier', labelNames: ['tier'] as const, registers }),
+    agentTokensDebited: new client.Counter({ name: 'gateway_agent_tokens_debited_total', help: 'Tokens finally charged for model calls (usage.total_tokens, or the reservation when the usage is unknown), by tier', labelNames: ['tier'] as const, registers }),
+    agentTokensRefunded: new client.Counter({ name: 'gateway_agent_tokens_refunded_total', help: 'Reserved tokens given back (unused part, or all of it when the call failed), by tier', labelNames: ['tier'] as const, registers }),
+    // --- agents: labelled by tier and reason (small, configured sets), never by agent id (unbounded)
+    agentKeysIssued: new client.Counter({ name: 'gateway_agent_keys_issued_total', help: 'Agent API keys issued, by tier', labelNames: ['tier'] as const, registers }),
+    agentKeysRevoked: new client.Counter({ name: 'gateway_agent_keys_revoked_total', help: 'Agent API keys revoked, by tier', labelNames: ['tier'] as const, registers }),
+    agentDenied: new client.Counter({ name: 'gateway_agent_denied_total', help: 'Agent requests refused, by reason (missing_key, invalid_key, expired_key, wrong_agent, parallel_limit) and tier (none without a valid key)', labelNames: ['reason', 'tier'] as const, registers })
   }
   // Every known label value starts at 0, so the first event is a visible increase (rate() and increase() need a
   // previous sample) and dashboards show 0 rather than "no data" before anything happened.

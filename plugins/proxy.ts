@@ -14,6 +14,14 @@ declare module 'fastify' {
      */
     proxy (upstream: UpstreamName, call: ForwardCall, inspect?: (answer: UpstreamResponse) => void): Promise<void>
   }
+  interface FastifyInstance {
+    /** Calls an upstream through its breaker; failures become 502/503/504 gateway errors. */
+    callUpstream (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, call: ForwardCall): Promise<UpstreamResponse>
+    /** callUpstream's breaker, metrics and error mapping around any upstream work (the model route streams with it). */
+    guardUpstream<T extends { statusCode: number }> (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, work: () => Promise<T>): Promise<T>
+    /** The headers every upstream call carries (allow-listed), for callers that dispatch themselves. */
+    upstreamHeaders (request: FastifyRequest, hasBody: boolean): Record<string, string>
+  }
 }
 
 export default fp(async function proxy (fastify: FastifyInstance) {
@@ -37,11 +45,11 @@ export default fp(async function proxy (fastify: FastifyInstance) {
     return headers
   }
 
-  async function callUpstream (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, call: ForwardCall): Promise<UpstreamResponse> {
+  async function guardUpstream<T extends { statusCode: number }> (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, work: () => Promise<T>): Promise<T> {
     const breaker = fastify.breakers[upstream]
     const startedAt = performance.now()
     try {
-      const response = await breaker.fire(() => fastify.upstreams.call(upstream, { ...call, headers: upstreamHeaders(request, call.body !== undefined) }))
+      const response = await breaker.fire(work)
       observeUpstream(upstream, response.statusCode >= 400 ? 'client_error' : 'success', startedAt)
       return response
     } catch (err) {
@@ -52,6 +60,13 @@ export default fp(async function proxy (fastify: FastifyInstance) {
       throw toGatewayError(upstream, err)
     }
   }
+
+  fastify.decorate('guardUpstream', guardUpstream)
+  fastify.decorate('upstreamHeaders', upstreamHeaders)
+  function callUpstream (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamName, call: ForwardCall): Promise<UpstreamResponse> {
+    return guardUpstream(request, reply, upstream, () => fastify.upstreams.call(upstream, { ...call, headers: upstreamHeaders(request, call.body !== undefined) }))
+  }
+  fastify.decorate('callUpstream', callUpstream)
 
   fastify.decorateReply('proxy', async function proxy (this: FastifyReply, upstream: UpstreamName, call: ForwardCall, inspect?: (answer: UpstreamResponse) => void) {
     const answer = await callUpstream(this.request, this, upstream, call)

@@ -69,15 +69,19 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
   const errorResponseBuilder: RateLimitOptions['errorResponseBuilder'] = (_request, context) =>
     new RateLimitedError(String(Math.ceil(context.ttl / 1000)))
 
+  const clientKey = opts.keyBy === 'user'
+    ? (request: FastifyRequest) => request.userId !== undefined ? `u:${request.userId}` : `ip:${request.ip}`
+    : (request: FastifyRequest) => `ip:${request.ip}`
   await fastify.register(fastifyRateLimit, {
     global: true,
-    max: opts.max,
-    timeWindow: opts.windowMs,
+    // --- agents: a request with a valid agent key (request.agent, plugins/agent-keys.ts) is counted per agent at its
+    // tier's requests per minute instead of per client, so 10 000 agents behind one address each get their own limit.
+    // When RATE_LIMIT_IP_MAX's address ceiling lands, its allowList lets `request.agent !== undefined` through as well.
+    max: (request) => request.agent !== undefined ? fastify.agentTiers.get(request.agent.tier).requestsPerMinute : opts.max,
+    timeWindow: (request) => request.agent !== undefined ? 60_000 : opts.windowMs,
     store: Store,
     // The user id when a valid token came with the request, else the client IP (trusted proxies per TRUST_PROXY).
-    keyGenerator: opts.keyBy === 'user'
-      ? (request) => request.userId !== undefined ? `u:${request.userId}` : `ip:${request.ip}`
-      : (request) => `ip:${request.ip}`,
+    keyGenerator: (request) => request.agent !== undefined ? `agent:${request.agent.agentId}` : clientKey(request),
     errorResponseBuilder,
     onExceeded: onExceeded('global')
   })
@@ -143,4 +147,4 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
       keyGenerator: (request) => `lu:${(request.body as { username?: string } | undefined)?.username ?? ''}`
     }))
   })
-}, { name: 'rate-limit', dependencies: ['redis', 'metrics', 'audit-log', 'authentication'] })
+}, { name: 'rate-limit', dependencies: ['redis', 'metrics', 'audit-log', 'authentication', 'agent-keys'] })

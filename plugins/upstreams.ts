@@ -4,8 +4,8 @@ import type { FastifyInstance } from 'fastify'
 import { UpstreamAnswerRefusedError, UpstreamDeadlineError, UpstreamServerError } from '../src/lib/upstream-errors.js'
 import { CREDENTIAL_HEADER } from '../src/lib/start-secrets.js'
 
-export type UpstreamName = 'auth' | 'user' | 'order'
-export const UPSTREAM_NAMES: readonly UpstreamName[] = ['auth', 'user', 'order']
+export type UpstreamName = 'auth' | 'user' | 'order' | 'model'
+export const UPSTREAM_NAMES: readonly UpstreamName[] = ['auth', 'user', 'order', 'model']
 
 export interface UpstreamTarget { url: string, timeoutMs: number }
 export interface UpstreamsOptions {
@@ -142,6 +142,8 @@ function createUpstreams (opts: UpstreamsOptions) {
         }, new BufferedCall(name, timeoutMs, opts.maxBodyBytes, resolve, reject))
       })
     },
+    /** The upstream's pool and deadline, for callers that stream an answer instead of buffering it (the model route). */
+    pool: (name: UpstreamName) => ({ pool: pools.get(name)!, timeoutMs: opts.targets[name].timeoutMs }),
     async close () {
       await Promise.all([...pools.values()].map((pool) => pool.close()))
     }

@@ -637,6 +637,7 @@ try {
     AUDIT_LOG_PATH: join(dir, `audit-${i}.jsonl`),
     // Every denial on its own line: the check below matches each client-seen 429 to its line by request id.
     AUDIT_DENIAL_FLUSH_MS: '0',
+    AGENT_AUTH: 'open', // its agent traffic carries no keys (issue 13)
     LOG_LEVEL: 'warn',
     RATE_LIMIT_MAX: String(RL.max),
     RATE_LIMIT_WINDOW_MS: String(RL.windowMs),

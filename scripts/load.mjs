@@ -11,6 +11,7 @@
 // Env: PROFILE=ci|full (default ci), BASE_URL + AUTH_ADMIN_URL/USER_ADMIN_URL/ORDER_ADMIN_URL (a running stack),
 // PROMETHEUS_URL (a running Prometheus with --web.enable-remote-write-receiver), K6_BIN, RESULTS_DIR (default results,
 // relative to the repository or absolute).
+import { randomBytes } from 'node:crypto'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
@@ -26,8 +27,13 @@ const EXTERNAL = Boolean(process.env.BASE_URL)
 // Gateway settings for every TC: Redis mode, k6's X-Forwarded-For trusted, a global limit that never binds (the
 // rl TCs set their own), quiet logs.
 // TRUST_PROXY=1: k6 on loopback is the one proxy hop; its X-Forwarded-For entry is the client. The address layers are
-// out of the lab's way (its TCs assert the per-user limits).
-const BASE_GATEWAY_ENV = { TRUST_PROXY: '1', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000', RATE_LIMIT_WINDOW_MS: '60000', RATE_LIMIT_IP_MAX: '1000000000', RATE_LIMIT_LOGIN_IP_MAX: '1000000000', RATE_LIMIT_LOGIN_ACCOUNT_MAX: '1000000000' }
+// out of the lab's way (its TCs assert the per-user limits). AGENT_AUTH=open: these TCs were written before agent keys
+// (tc-agents-keys sets key mode for itself).
+const BASE_GATEWAY_ENV = { TRUST_PROXY: '1', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000', RATE_LIMIT_WINDOW_MS: '60000', RATE_LIMIT_IP_MAX: '1000000000', RATE_LIMIT_LOGIN_IP_MAX: '1000000000', RATE_LIMIT_LOGIN_ACCOUNT_MAX: '1000000000', AGENT_AUTH: 'open' }
+// --- agents (issue 13): the admin token tc-agents-keys issues its keys with (random per run: no shipped secret), and
+// the IRL seed's own figures.
+const LAB_ADMIN_TOKEN = randomBytes(24).toString('hex')
+const SEED_FIGURES = { 'seed-basic': 'seed: 381 req/s, p50 1.83 ms, p95 11.73 ms, 24.13 % limited, 0 errors' }
 
 /**
  * Every TC in the order `all` runs them; `gateway` is what that TC's gateway is started with; `short` ones (a few
@@ -47,11 +53,17 @@ const TCS = {
   'tc-load-basic': { about: 'mixed endpoints, 10 000 agents' },
   'tc-stress': { about: 'light (1–2 tokens) and heavy (5–20 tokens) agents' },
   'tc-spike': { about: 'VUs jump ×10 and back; recovery checked' },
+  // --- agents (issue 13)
+  'tc-agents-keys': { about: '10 000 keyed agents from one address, each limited by its own bucket', gateway: { AGENT_AUTH: 'key', ADMIN_TOKEN: LAB_ADMIN_TOKEN, RATE_LIMIT_MAX: '100', AGENT_QUOTA_CAPACITY: '1', AGENT_QUOTA_REFILL_PER_SECOND: '0.001', REDIS_COMMAND_TIMEOUT_MS: '2000' }, timeoutS: () => 420 },
+  'tc-agents-usage': { about: 'keyed agents call the model; /metrics debits equal the usage k6 saw', gateway: { AGENT_AUTH: 'key', ADMIN_TOKEN: LAB_ADMIN_TOKEN, AGENT_QUOTA_CAPACITY: '200', AGENT_QUOTA_REFILL_PER_SECOND: '50', REDIS_COMMAND_TIMEOUT_MS: '2000' }, verify: verifyUsageDebits },
+  'seed-basic': { script: 'load-tests/seed/basic.js', about: 'the IRL seed\'s basic script (form body, AGENT_AUTH=open)', verify: beside('seed-basic') },
+  'seed-stress': { script: 'load-tests/seed/stress.js', about: 'the IRL seed\'s stress script (light + heavy agents)', verify: beside('seed-stress'), timeoutS: () => (PROFILE === 'ci' ? 120 : 480) },
+  'seed-spike': { script: 'load-tests/seed/spike.js', about: 'the IRL seed\'s spike script (50 → 500 → 50 VUs)', verify: beside('seed-spike'), timeoutS: () => (PROFILE === 'ci' ? 120 : 300) },
   'tc-soak': { about: 'steady load for SOAK_DURATION', timeoutS: () => durationS(process.env.SOAK_DURATION ?? (PROFILE === 'ci' ? '20s' : '30m')) + 120 }
 }
 /** Gateway settings the TCs read (with -e) to know what to expect. */
 const EXPECTATION_VARS = ['RATE_LIMIT_MAX', 'RATE_LIMIT_WINDOW_MS', 'RATE_LIMIT_DEMO_MAX', 'BREAKER_FAILURE_THRESHOLD', 'BREAKER_SUCCESS_THRESHOLD',
-  'BREAKER_RESET_TIMEOUT_MS', 'USER_TIMEOUT_MS', 'AGENT_QUOTA_CAPACITY']
+  'BREAKER_RESET_TIMEOUT_MS', 'USER_TIMEOUT_MS', 'AGENT_QUOTA_CAPACITY', 'ADMIN_TOKEN']
 const TREND_STATS = 'p(50),p(90),p(95),p(99),min,max,avg'
 
 function durationS (text) {
@@ -153,7 +165,7 @@ async function runTc (tc, stack, prometheus, stamp) {
   const testid = `${tc}-${stamp}`
   const timeoutS = spec.timeoutS?.() ?? (PROFILE === 'ci' ? 120 : 1800)
   currentK6 = runK6({
-    script: join('load-tests', `${tc}.js`),
+    script: spec.script ?? join('load-tests', `${tc}.js`),
     vars: { ...stack.vars, PROFILE, RESULTS_DIR, RUN_ID: Date.now().toString(36), ...expectations },
     tags: { testid },
     outputs: ['experimental-prometheus-rw'],
@@ -210,6 +222,22 @@ function figures (data) {
     errors: m.tc_non_429_errors?.values.rate,
     limited: m.tc_rate_limited?.values.rate
   }
+}
+
+/** The seed scripts: this run's figures beside the IRL seed's (always ok; the thresholds judge the run). */
+function beside (tc) {
+  return async ({ data }) => {
+    const f = figures(data)
+    const ours = `this run: ${fmt.rate(f.rps)} req/s, p50 ${fmt.ms(f.p50)} ms, p95 ${fmt.ms(f.p95)} ms, ${fmt.pct(f.limited)} % limited, ${fmt.pct(f.errors)} % errors`
+    return { ok: true, detail: [ours, SEED_FIGURES[tc]].filter(Boolean).join(' | ') }
+  }
+}
+
+/** tc-agents-usage: the tokens the gateway debited over the run equal the usage.total_tokens k6 saw in the answers. */
+async function verifyUsageDebits ({ data }) {
+  const seen = data.metrics.tc_usage_tokens?.values.count
+  const debited = data.metrics.tc_gateway_debited_tokens?.values.count
+  return { ok: seen > 0 && seen === debited, detail: `usage k6 saw ${seen} tokens, gateway debited ${debited}` }
 }
 
 /** tc-audit-001: the audit log's events per type equal what k6 proved it caused (tc_audit_expected{type:…}). */

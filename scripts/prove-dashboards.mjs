@@ -83,6 +83,7 @@ async function main () {
     JWT_SECRET: secret,
     REDIS_URL: redis.url,
     AUDIT_LOG_PATH: join(work, 'audit.log'),
+    AGENT_AUTH: 'open', // its agent traffic carries no keys (issue 13)
     BREAKER_FAILURE_THRESHOLD: '3',
     // Open for longer than a scrape interval, so the breaker-state panel sees 2 (open), not only the transition.
     BREAKER_RESET_TIMEOUT_MS: '8000',

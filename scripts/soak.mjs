@@ -345,6 +345,7 @@ try {
     JWT_SECRET,
     REDIS_URL: redis.url,
     AUDIT_LOG_PATH: join(dir, 'audit.jsonl'),
+    AGENT_AUTH: 'open', // its agent traffic carries no keys (issue 13)
     LOG_LEVEL: 'warn',
     // Per-user limit well above the mix's per-user rate (≈ RATE / USERS per second); only the hot user goes over it.
     RATE_LIMIT_MAX: '10',

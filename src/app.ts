@@ -20,12 +20,15 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { trustProxyOption, upstreamUrls, type GatewayConfig } from './config.js'
 import { gatewayLogger } from './logger.js'
 import { clientErrorHandler, frameworkErrors, installErrorHandlers, refuseAmbiguousHeaders } from './error-handler.js'
+import { parseAgentTiers } from './lib/agent-tiers.js'
+import { keysPepper } from './lib/agent-keys.js'
 import type { Clock } from './lib/stores/bucket-store.js'
 import metrics from '../plugins/metrics.js'
 import auditLog from '../plugins/audit-log.js'
 import accessLog from '../plugins/access-log.js'
 import redis from '../plugins/redis.js'
 import authentication from '../plugins/authentication.js'
+import agentKeys from '../plugins/agent-keys.js'
 import rateLimit from '../plugins/rate-limit.js'
 import headers from '../plugins/headers.js'
 import agentQuota from '../plugins/agent-quota.js'
@@ -34,11 +37,14 @@ import circuitBreakers from '../plugins/circuit-breakers.js'
 import userLocks from '../plugins/user-locks.js'
 import proxy from '../plugins/proxy.js'
 import connections from '../plugins/connections.js'
+import agentUsage from '../plugins/agent-usage.js'
 import healthRoutes from '../routes/health/index.js'
 import authRoutes from '../routes/auth/index.js'
 import userRoutes from '../routes/users/index.js'
 import orderRoutes from '../routes/orders/index.js'
 import apiRoutes from '../routes/api/index.js'
+import chatCompletionRoutes from '../routes/api/chat-completions.js'
+import adminRoutes from '../routes/admin/index.js'
 
 export interface GatewayOverrides {
   logger?: FastifyServerOptions['logger']
@@ -94,6 +100,15 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
     connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
     commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS
   })
+  await app.register(agentKeys, {
+    mode: config.AGENT_AUTH,
+    tiers: parseAgentTiers(config),
+    pepper: keysPepper(config),
+    cacheMs: config.AGENT_KEY_CACHE_MS,
+    leaseTtlMs: config.AGENT_LEASE_TTL_MS,
+    keysFile: config.AGENT_KEYS_FILE,
+    adminToken: config.ADMIN_TOKEN
+  })
   await app.register(rateLimit, {
     max: config.RATE_LIMIT_MAX,
     windowMs: config.RATE_LIMIT_WINDOW_MS,
@@ -110,12 +125,7 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
   // After rate-limit: unknown paths count against the client's limit as routes do (@fastify/rate-limit's documented way).
   installErrorHandlers(app, { notFoundPreHandler: app.rateLimit() })
   await app.register(headers, { rateLimitHeaders: config.RATE_LIMIT_HEADERS, defaultWindowMs: config.RATE_LIMIT_WINDOW_MS })
-  await app.register(agentQuota, {
-    capacity: config.AGENT_QUOTA_CAPACITY,
-    refillPerSecond: config.AGENT_QUOTA_REFILL_PER_SECOND,
-    maxTokensPerRequest: config.AGENT_QUOTA_MAX_TOKENS_PER_REQUEST,
-    now: overrides.quotaClock
-  })
+  await app.register(agentQuota, { now: overrides.quotaClock })
   const urls = upstreamUrls(config)
   await app.register(upstreams, {
     connections: config.UPSTREAM_CONNECTIONS,
@@ -124,7 +134,8 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
     targets: {
       auth: { url: urls.auth, timeoutMs: config.AUTH_TIMEOUT_MS },
       user: { url: urls.user, timeoutMs: config.USER_TIMEOUT_MS },
-      order: { url: urls.order, timeoutMs: config.ORDER_TIMEOUT_MS }
+      order: { url: urls.order, timeoutMs: config.ORDER_TIMEOUT_MS },
+      model: { url: urls.model, timeoutMs: config.MODEL_TIMEOUT_MS }
     }
   })
   await app.register(circuitBreakers, {
@@ -134,6 +145,7 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
   })
   await app.register(userLocks, { ttlMs: config.LOCK_TTL_MS })
   await app.register(proxy)
+  await app.register(agentUsage)
   // After every plugin with an onResponse hook, before the routes (children copy the hooks there at registration).
   await app.register(connections, { perIpMax: config.CONNECTIONS_PER_IP_MAX })
 
@@ -142,6 +154,8 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
   await app.register(userRoutes, { prefix: '/users' })
   await app.register(orderRoutes, { prefix: '/orders' })
   await app.register(apiRoutes, { prefix: '/api' })
+  await app.register(chatCompletionRoutes, { prefix: '/api' })
+  if (config.ADMIN_TOKEN !== undefined) await app.register(adminRoutes, { prefix: '/admin' })
   app.get('/openapi.json', { config: { rateLimit: false }, schema: { hide: true } }, async () => app.swagger())
   return app
 }

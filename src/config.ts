@@ -1,6 +1,7 @@
 import { isIP } from 'node:net'
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
+import { parseAgentTiers } from './lib/agent-tiers.js'
 
 const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback })
 const PositiveMs = (fallback: number) => Type.Integer({ minimum: 1, default: fallback })
@@ -35,6 +36,11 @@ export const ConfigSchema = Type.Object({
   UPSTREAM_CONNECTIONS: Count(64),
   // --- upstream answers (only JSON up to this size is relayed; anything else is a 502)
   UPSTREAM_MAX_BODY_BYTES: Count(1048576),
+  // --- agent usage (the model upstream and usage-based debit)
+  MODEL_PORT: Port(3004),
+  MODEL_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  MODEL_TIMEOUT_MS: PositiveMs(30000),
+  MODEL_CHUNK_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 0 }),
   // --- rate limits
   RATE_LIMIT_MAX: Count(1000),
   RATE_LIMIT_WINDOW_MS: PositiveMs(60000),
@@ -49,6 +55,16 @@ export const ConfigSchema = Type.Object({
   AGENT_QUOTA_CAPACITY: Count(100),
   AGENT_QUOTA_REFILL_PER_SECOND: Type.Number({ exclusiveMinimum: 0, default: 10 }),
   AGENT_QUOTA_MAX_TOKENS_PER_REQUEST: Count(50),
+  // --- agents (API keys, tiers, admin API; docs/AGENTS.md)
+  AGENT_AUTH: OneOf(['key', 'open'], 'key'),
+  AGENT_QUOTA_REQUESTS_PER_MINUTE: Count(1000),
+  AGENT_QUOTA_MAX_PARALLEL: Count(16),
+  AGENT_TIERS: Type.Optional(Type.String({ minLength: 2 })),
+  AGENT_LEASE_TTL_MS: PositiveMs(60000),
+  AGENT_KEY_CACHE_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 500 }),
+  AGENT_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  KEYS_PEPPER: Type.Optional(Type.String({ minLength: 32 })),
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 32 })),
   // --- circuit breakers
   BREAKER_FAILURE_THRESHOLD: Count(5),
   BREAKER_RESET_TIMEOUT_MS: PositiveMs(60000),
@@ -83,8 +99,6 @@ export const ConfigSchema = Type.Object({
   HEADERS_TIMEOUT_MS: PositiveMs(10000),
   KEEP_ALIVE_TIMEOUT_MS: PositiveMs(5000),
   CONNECTIONS_PER_IP_MAX: Count(256),
-  // Shared with the admin API (one definition when branches merge); here it also unlocks /health/ready's detail.
-  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   // --- performance (workers, access log, denial audit aggregation)
   GATEWAY_WORKERS: Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], { default: 1 }),
   ACCESS_LOG: OneOf(['on', 'off'], 'on'),
@@ -100,6 +114,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   try {
     const config = envSchema<GatewayConfig>({ schema: ConfigSchema, data, env: false })
     trustProxyOption(config.TRUST_PROXY)
+    parseAgentTiers(config) // throws "AGENT_TIERS …" at start rather than at the first agent request
     return config
   } catch (err) {
     throw new Error(describe(err as Error & { errors?: Array<{ instancePath: string, message?: string, params: { allowedValues?: unknown[] } }> }))
@@ -146,11 +161,12 @@ export function isLoopbackHost (host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::ffff:127.0.0.1'
 }
 
-export function upstreamUrls (config: GatewayConfig): Record<'auth' | 'user' | 'order', string> {
+export function upstreamUrls (config: GatewayConfig): Record<'auth' | 'user' | 'order' | 'model', string> {
   return {
     auth: config.AUTH_URL ?? `http://127.0.0.1:${config.AUTH_PORT}`,
     user: config.USER_URL ?? `http://127.0.0.1:${config.USER_PORT}`,
-    order: config.ORDER_URL ?? `http://127.0.0.1:${config.ORDER_PORT}`
+    order: config.ORDER_URL ?? `http://127.0.0.1:${config.ORDER_PORT}`,
+    model: config.MODEL_URL ?? `http://127.0.0.1:${config.MODEL_PORT}`
   }
 }
 

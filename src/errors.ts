@@ -42,3 +42,8 @@ export function errorBody (err: { statusCode?: number, code: string, message: st
   const statusCode = err.statusCode ?? 500
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message: err.message, code: err.code }
 }
+// --- agents (keys, tiers, admin API)
+export const AgentKeyRequiredError = createError('GW_AGENT_KEY_REQUIRED', 'Agent key required: %s', 401)
+export const AgentForbiddenError = createError('GW_AGENT_FORBIDDEN', 'Not allowed: %s', 403)
+export const AgentParallelLimitError = createError('GW_AGENT_PARALLEL_LIMIT', 'Agent %s already has %s requests in flight, the most its tier allows; retry when one finishes', 429)
+export const AdminUnauthorizedError = createError('GW_ADMIN_UNAUTHORIZED', 'Admin API: send "Authorization: Bearer <ADMIN_TOKEN>"', 401)

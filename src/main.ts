@@ -5,8 +5,8 @@ import { isLoopbackHost } from './config.js'
 import { startConfigOrExit } from './lib/start-secrets.js'
 import { runGateway } from './workers.js'
 
-// `npm start`: the three stubs as child processes (each its own process, as in production), then the gateway.
-const STUBS = ['auth', 'user', 'order'] as const
+// `npm start`: the four stubs as child processes (each its own process, as in production), then the gateway.
+const STUBS = ['auth', 'user', 'order', 'model'] as const
 // Secrets generated here (loopback only) reach the stubs through their env: the auth stub signs with the gateway's
 // JWT_SECRET and every stub requires the gateway's STUB_CREDENTIAL.
 const config = await startConfigOrExit('start', (c) => c.HOST)

@@ -125,7 +125,9 @@ const LIMITS = {
   RATE_LIMIT_DEMO_MAX: '5',
   RATE_LIMIT_DEMO_WINDOW_MS: '600000',
   AGENT_QUOTA_CAPACITY: '50',
-  AGENT_QUOTA_REFILL_PER_SECOND: '0.001'
+  AGENT_QUOTA_REFILL_PER_SECOND: '0.001',
+  AGENT_AUTH: 'open', // /api/request without keys (the agents' own audit events: test/agents/)
+  AGENT_QUOTA_MAX_PARALLEL: '1000' // 400 requests at once for 3 agents: the buckets decide, not the in-flight cap
 }
 
 async function secrets (gatewayUrlOrLogin: (username: string, password: string) => Promise<string>) {

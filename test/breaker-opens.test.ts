@@ -68,7 +68,7 @@ t.test('5 failing calls open the user breaker; the next call is 503 at once and 
 
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(ready.statusCode, 200)
-  t.same(ready.json(), { status: 'degraded', redis: 'not_configured', upstreams: { auth: { breaker: 'closed' }, user: { breaker: 'open' }, order: { breaker: 'closed' } } })
+  t.same(ready.json(), { status: 'degraded', redis: 'not_configured', upstreams: { auth: { breaker: 'closed' }, user: { breaker: 'open' }, order: { breaker: 'closed' }, model: { breaker: 'closed' } } })
 
   const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
   t.equal(sample(metrics, 'gateway_breaker_state', { upstream: 'user' }), 2, 'state gauge: user open')

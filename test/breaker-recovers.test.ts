@@ -196,7 +196,7 @@ t.test('through the gateway, against real stub processes', async (t) => {
       t.equal(await breakerOf(app), i < 3 ? 'half_open' : 'closed', `after ${i} success(es) the breaker is ${i < 3 ? 'half-open' : 'closed'}`)
     }
     const ready = await app.inject({ method: 'GET', url: '/health/ready' })
-    t.same(ready.json(), { status: 'ok', redis: 'not_configured', upstreams: { auth: { breaker: 'closed' }, user: { breaker: 'closed' }, order: { breaker: 'closed' } } })
+    t.same(ready.json(), { status: 'ok', redis: 'not_configured', upstreams: { auth: { breaker: 'closed' }, user: { breaker: 'closed' }, order: { breaker: 'closed' }, model: { breaker: 'closed' } } })
 
     const text = await metrics()
     t.equal(sample(text, 'gateway_breaker_state', { upstream: 'user' }), 0, 'gauge: closed')

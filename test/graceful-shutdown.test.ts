@@ -28,6 +28,7 @@ t.test('SIGTERM under load: accepted requests finish, locks released, audit flus
     REDIS_URL: redis.url,
     ...stubs.gatewayEnv,
     AUDIT_LOG_PATH: auditPath,
+    AGENT_AUTH: 'open', // /api/quota without an agent key
     LOG_LEVEL: 'debug', // "incoming request" lines (debug: plugins/access-log.ts) tell which requests the gateway had read before the signal
     LOCK_TTL_MS: String(LOCK_TTL_MS),
     SHUTDOWN_TIMEOUT_MS: '10000',

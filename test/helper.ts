@@ -8,10 +8,12 @@ export { waitFor, setFault, servedCount, startStub, freePort, LAB_STUB_CREDENTIA
 
 /** Test-only: every test passes it explicitly; a gateway started as a user would never accepts it (test/security). */
 export const JWT_SECRET = 'test-secret-0123456789-0123456789-abcdef'
+/** Tests written before agent keys call /api/* without one (AGENT_AUTH=open); test/agents/* pass AGENT_AUTH=key. */
+const AGENT_AUTH = 'open'
 
 /** Builds the gateway in-process (not listening), awaits ready() and closes it at teardown. */
 export async function build (t: Test, env: Record<string, string> = {}, overrides: GatewayOverrides = {}): Promise<Gateway> {
-  const app = await buildGateway(loadConfig({ JWT_SECRET, STUB_CREDENTIAL: LAB_STUB_CREDENTIAL, LOG_LEVEL: 'silent', AUDIT_LOG_PATH: '/dev/null', ...env }), { logger: false, ...overrides })
+  const app = await buildGateway(loadConfig({ JWT_SECRET, STUB_CREDENTIAL: LAB_STUB_CREDENTIAL, AGENT_AUTH, LOG_LEVEL: 'silent', AUDIT_LOG_PATH: '/dev/null', ...env }), { logger: false, ...overrides })
   t.teardown(() => app.close())
   await app.ready()
   return app
@@ -33,7 +35,7 @@ export async function stubsFor (t: Test, env: Record<string, string> = {}) {
 
 /** A gateway process on a free port, stopped at teardown. */
 export async function gatewayProcessFor (t: Test, env: Record<string, string> = {}, opts: Parameters<typeof startGateway>[1] = {}) {
-  const gateway = await startGateway({ JWT_SECRET, ...env }, opts)
+  const gateway = await startGateway({ JWT_SECRET, AGENT_AUTH, ...env }, opts)
   t.teardown(() => gateway.stop())
   return gateway
 }

@@ -56,6 +56,7 @@ for (const mode of ['embedded', 'redis'] as const) {
       RATE_LIMIT_LOGIN_WINDOW_MS: '600000',
       AGENT_QUOTA_CAPACITY: '40',
       AGENT_QUOTA_REFILL_PER_SECOND: '0.001',
+      AGENT_QUOTA_MAX_PARALLEL: '1000', // concurrent requests of agent-mx: its bucket decides, not the in-flight cap
       BREAKER_FAILURE_THRESHOLD: '3',
       BREAKER_RESET_TIMEOUT_MS: '600000'
     })

@@ -61,6 +61,24 @@ const PROFILES = {
     ci: { baseVus: 20, peakVus: 200, baseline: 5, up: 3, peak: 5, down: 3, recovery: 6 },
     full: { baseVus: 50, peakVus: 500, baseline: 30, up: 10, peak: 30, down: 10, recovery: 60 }
   },
+  // --- agents (issue 13): keyed agents from one address, and the IRL seed's own three scripts (load-tests/seed/)
+  'tc-agents-keys': {
+    // Each agent sends requestsPerAgent requests of 1 token to a bucket of AGENT_QUOTA_CAPACITY (the runner sets 1).
+    ci: { agents: 10000, requestsPerAgent: 2, vus: 20, maxDuration: '240s' },
+    full: { agents: 10000, requestsPerAgent: 6, vus: 50, maxDuration: '300s' }
+  },
+  // --- agent usage (issue 13): keyed agents calling the model through /api/v1/chat/completions
+  'tc-agents-usage': {
+    ci: { agents: 20, vus: 10, duration: '15s' },
+    full: { agents: 200, vus: 50, duration: '60s' }
+  },
+  'seed-basic': { ci: { vus: 50, duration: '10s' }, full: { vus: 50, duration: '30s' } },
+  'seed-stress': {
+    // Light and heavy populations ramp up, hold and ramp down together (full: 1 + 4 + 1 = 6 min).
+    ci: { lightVus: 100, heavyVus: 10, up: '5s', hold: '20s', down: '5s' },
+    full: { lightVus: 1000, heavyVus: 100, up: '1m', hold: '4m', down: '1m' }
+  },
+  'seed-spike': { ci: { baseVus: 50, peakVus: 500, stage: '20s' }, full: { baseVus: 50, peakVus: 500, stage: '1m' } },
   'tc-soak': {
     // maxVUs: 2 s of arrivals in flight, so a stall of the shared box (846 ms seen with 30 VUs: 33 dropped) keeps
     // the rate; a gateway that cannot keep up still drops iterations.

@@ -130,7 +130,7 @@ async function stopProcess (child, signal = 'SIGTERM') {
   await once(child, 'exit')
 }
 
-const STUB_PORT_VAR = { auth: 'AUTH_PORT', user: 'USER_PORT', order: 'ORDER_PORT' }
+const STUB_PORT_VAR = { auth: 'AUTH_PORT', user: 'USER_PORT', order: 'ORDER_PORT', model: 'MODEL_PORT' }
 
 /**
  * The lab's gateway-to-stub credential: random per process that starts stacks (never a constant in the repository),
@@ -161,14 +161,14 @@ export async function startStub (name, env = {}, port) {
   return stub
 }
 
-/** The three stubs; `env` reaches all (REDIS_URL, STUB_FAULTS, JWT_SECRET, STUB_SIGNUP …). */
+/** The four stubs; `env` reaches all (REDIS_URL, STUB_FAULTS, JWT_SECRET, STUB_SIGNUP …). */
 export async function startStubs (env = {}) {
-  const [auth, user, order] = await Promise.all(['auth', 'user', 'order'].map((name) => startStub(name, env)))
+  const [auth, user, order, model] = await Promise.all(['auth', 'user', 'order', 'model'].map((name) => startStub(name, env)))
   return {
-    auth, user, order,
+    auth, user, order, model,
     /** Env that points a gateway at these stubs, with their credential. */
-    gatewayEnv: { AUTH_URL: auth.url, USER_URL: user.url, ORDER_URL: order.url, STUB_CREDENTIAL: env.STUB_CREDENTIAL ?? LAB_STUB_CREDENTIAL },
-    async stop () { await Promise.all([auth.stop(), user.stop(), order.stop()]) }
+    gatewayEnv: { AUTH_URL: auth.url, USER_URL: user.url, ORDER_URL: order.url, MODEL_URL: model.url, STUB_CREDENTIAL: env.STUB_CREDENTIAL ?? LAB_STUB_CREDENTIAL },
+    async stop () { await Promise.all([auth.stop(), user.stop(), order.stop(), model.stop()]) }
   }
 }
 

@@ -2,7 +2,11 @@
 export const keys = {
   rateLimitPrefix: 'gw:rl:',
   bucket: (agentId: string) => `gw:bucket:{${agentId}}`,
+  settlement: (agentId: string, settlementId: string) => `gw:bucket:{${agentId}}:settled:${settlementId}`,
   lock: (userId: string) => `gw:lock:{${userId}}`,
+  agentKey: (keyId: string) => `gw:agentkey:{${keyId}}`,
+  agentKeyIndex: (agentId: string) => `gw:agentkeys:{${agentId}}`,
+  agentLeases: (agentId: string) => `gw:leases:{${agentId}}`,
   fence: (userId: string) => `gw:fence:{${userId}}`,
   authUser: (username: string) => `stub:auth:user:{${username}}`,
   balance: (userId: string) => `stub:user:{${userId}}:balance`,

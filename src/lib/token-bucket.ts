@@ -60,3 +60,13 @@ export function consume (state: BucketState | undefined, cost: number, now: numb
   if (allowed) next.units -= costUnits
   return { state: next, decision: decide(next.units, next.updatedAt - now, allowed, costUnits, r) }
 }
+
+/**
+ * Usage-based debit: refill, then give back `reserved − used` tokens (a refund when positive, an overrun when
+ * negative). The bucket may go below zero after an overrun; it never goes above capacity.
+ */
+export function settle (state: BucketState | undefined, reserved: number, used: number, now: number, r: BucketRates): { state: BucketState, decision: BucketDecision } {
+  const next = refill(state, now, r)
+  next.units = Math.min(r.capacityUnits, next.units + (reserved - used) * UNITS_PER_TOKEN)
+  return { state: next, decision: decide(next.units, next.updatedAt - now, true, 0, r) }
+}

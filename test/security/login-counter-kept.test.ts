@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import metrics from '../../plugins/metrics.js'
 import auditLog from '../../plugins/audit-log.js'
@@ -15,7 +15,7 @@ import { JWT_SECRET, redisFor } from '../helper.js'
 // An hour's window: the 20 001 requests take minutes on a busy machine, and demo's counter must still be live.
 const OTHERS = 20_001
 
-async function gatewayWithLoginRoute (t: Parameters<Parameters<typeof t.test>[1]>[0], redisUrl?: string) {
+async function gatewayWithLoginRoute (t: Test, redisUrl?: string) {
   const app = Fastify()
   installErrorHandlers(app)
   await app.register(metrics)
