@@ -14,13 +14,14 @@
 // Env: PROFILE=ci|full (default ci), BASE_URL + AUTH_ADMIN_URL/USER_ADMIN_URL/ORDER_ADMIN_URL (a running stack),
 // PROMETHEUS_URL (a running Prometheus with --web.enable-remote-write-receiver), K6_BIN, RESULTS_DIR (the parent of
 // the run folders, default results/load, relative to the repository or absolute).
-import { execFileSync, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join, relative, resolve, sep } from 'node:path'
 import { ROOT, freePort, setFault, startGateway, startRedis, startStubs, waitFor } from './lib/stack.mjs'
 import { startPrometheus } from './lib/prometheus.mjs'
 import { k6Binary, k6Version, runK6 } from './lib/k6.mjs'
+import { machine as hostMachine } from './lib/report.mjs'
 
 const PROFILE = process.env.PROFILE || 'ci'
 const RESULTS_PARENT = process.env.RESULTS_DIR || join('results', 'load')
@@ -287,18 +288,9 @@ function markdownTable (rows) {
     ...cells.map((row) => `| ${row.join(' | ')} |`)].join('\n')
 }
 
+/** The report's machine line: scripts/lib/report.mjs's, plus k6. */
 function machine () {
-  const sh = (cmd, args) => { try { return execFileSync(cmd, args, { encoding: 'utf8' }).trim() } catch { return 'unknown' } }
-  return {
-    nproc: sh('nproc', []),
-    cpu: cpus()[0]?.model ?? 'unknown',
-    memGiB: (totalmem() / 2 ** 30).toFixed(1),
-    os: sh('uname', ['-srm']),
-    node: process.version,
-    k6: k6Version(),
-    redis: (sh('redis-server', ['--version']).split(' ')[2] ?? 'unknown').replace(/^v=/, ''),
-    prometheus: sh('prometheus', ['--version']).split('\n')[0].split(' ')[2] ?? 'unknown'
-  }
+  return { ...hostMachine(), k6: k6Version() }
 }
 
 /** The value a threshold expression is about ("p(95)<200" → values["p(95)"]), formatted. */
