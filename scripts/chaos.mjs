@@ -6,6 +6,7 @@
 //
 //   npm run chaos -- --short        CI form (or CHAOS_PROFILE=ci): 40 s of load
 //   CHAOS_DURATION_S=300 npm run chaos   full form (default 180 s); CHAOS_RATE, CHAOS_CONCURRENCY tune the load
+//   --report [path]                 also writes the printed tables to docs/CHAOS-RESULTS.md (or path)
 //
 // Everything listens on 127.0.0.1 on free ports and is torn down at the end, also on failure or Ctrl-C.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'

@@ -9,6 +9,7 @@
 //   SOAK_RATE=150 SOAK_WARMUP_S=… SOAK_SAMPLE_S=…   pacing and sampling
 //   SOAK_INJECT_LEAK_KB_S=32           proves the detector: the gateway process retains that much heap per second
 //   SOAK_INJECT_HANDLE_LEAK_S=10       proves the handle check: the gateway opens a server every 10 s and keeps it
+//   --report [path]                    also writes the printed tables to docs/SOAK-RESULTS.md (or path)
 //
 // Everything listens on 127.0.0.1 on free ports and is stopped at the end, also on failure or Ctrl-C.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
