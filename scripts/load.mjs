@@ -346,7 +346,7 @@ ${screenshot ? `![k6 web dashboard export of ${screenshot.tc}](${screenshot.file
 
 The picture is the k6 web dashboard's self-contained HTML export of ${screenshot.tc} from this run
 (\`results/load/<run>/<tc>.html\`, written for every TC by \`K6_WEB_DASHBOARD=true K6_WEB_DASHBOARD_EXPORT=…\`), rendered
-with headless Chromium.` : 'Every TC also wrote its k6 web dashboard export to \`results/load/<run>/<tc>.html\`; no Chromium was found to picture one.'}
+with headless Chromium.` : 'Every TC also wrote its k6 web dashboard export to `results/load/<run>/<tc>.html`; no Chromium was found to picture one.'}
 
 ## Per TC: what it asserts and what it measured
 
