@@ -93,7 +93,7 @@ async function startOwnStack () {
   cleanups.push(() => stubs.stop())
   const gatewayPort = await freePort()
   let gateway
-  let gatewayEnv
+  let tcEnv = BASE_GATEWAY_ENV
   cleanups.push(() => gateway?.stop())
   return {
     gatewayPort,
@@ -104,15 +104,12 @@ async function startOwnStack () {
     /** A fresh gateway on the same port with this TC's settings (the previous one is stopped first). */
     async restartGateway (env) {
       await gateway?.stop()
-      gatewayEnv = { ...stubs.gatewayEnv, REDIS_URL: redis.url, PORT: String(gatewayPort), ...env }
-      gateway = await startGateway(gatewayEnv)
+      tcEnv = env
+      gateway = await startGateway({ ...stubs.gatewayEnv, REDIS_URL: redis.url, PORT: String(gatewayPort), ...env })
       return gateway
     },
-    /** For --keep: the last TC's gateway, started again with its settings when a TC (tc-audit-001) stopped it. */
-    async ensureGateway () {
-      if (gatewayEnv && gateway.process.exitCode === null && gateway.process.signalCode === null) return
-      gateway = await startGateway(gatewayEnv ?? { ...stubs.gatewayEnv, REDIS_URL: redis.url, PORT: String(gatewayPort), ...BASE_GATEWAY_ENV })
-    },
+    /** The settings the last TC's gateway was started with. */
+    lastGatewayEnv: () => tcEnv,
     async stopGateway () { await gateway?.stop() },
     /** Every stub back to "ok": a TC that failed in setup() never reached the teardown that heals its fault. */
     async resetFaults () { await Promise.all([stubs.auth, stubs.user, stubs.order].map((stub) => setFault(stub, 'ok'))) }
@@ -470,12 +467,14 @@ function makeRunFolder (name) {
 
 /** --keep: the stack stays up, with what to look at, until Ctrl-C or SIGTERM. */
 async function keepUp (stack, prometheus, rows) {
-  await stack.ensureGateway?.()
+  // A fresh gateway with the last TC's settings (tc-audit-001 stops its own), auditing into a file of its own.
+  const keepAudit = join(RESULTS_DIR, 'keep.audit.jsonl')
+  await stack.restartGateway?.({ ...stack.lastGatewayEnv(), AUDIT_LOG_PATH: resolve(ROOT, keepAudit) })
   const query = `sum by (testid) (rate(k6_http_reqs_total{testid=~"${rows.map((r) => r.testid).join('|')}"}[30s]))`
   const graph = `${prometheus.url}/graph?g0.expr=${encodeURIComponent(query)}&g0.tab=0&g0.range_input=15m`
   const urls = { ...stack.urls, prometheus: graph }
   const width = Math.max(...Object.keys(urls).map((k) => k.length))
-  console.log('\nload: --keep: the stack stays up until Ctrl-C (the gateway with the last TC\'s settings)')
+  console.log(`\nload: --keep: the stack stays up until Ctrl-C (the gateway with the last TC's settings, audit log ${keepAudit})`)
   for (const [what, url] of Object.entries(urls)) console.log(`  ${what.padEnd(width)}  ${url}`)
   for (const r of rows) {
     const html = join(RESULTS_DIR, `${r.tc}.html`)
