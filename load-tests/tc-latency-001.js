@@ -8,9 +8,8 @@ import exec from 'k6/execution'
 import { envNumber } from './lib/config.js'
 import { profileFor } from './lib/profiles.js'
 import { get, json, post } from './lib/http.js'
-import { login, loginUsers, newRunId, userName } from './lib/auth.js'
-import { probeHealth } from './lib/stack.js'
-import { warmUp } from './lib/traffic.js'
+import { login, userName } from './lib/auth.js'
+import { loadSetup } from './lib/setup.js'
 import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
 const TC = 'tc-latency-001'
@@ -35,11 +34,8 @@ export const options = {
 }
 
 export function setup () {
-  probeHealth()
-  const runId = newRunId()
-  warmUp(runId)
   // Enough users that no two order writes for one user overlap at this rate (that would be a lock 503, not latency).
-  return { runId, users: loginUsers(runId, 'lat', Math.max(20, maxVUs * 2)) }
+  return loadSetup('lat', Math.max(20, maxVUs * 2))
 }
 
 export function auth ({ runId }) {

@@ -8,9 +8,8 @@ import { check } from 'k6'
 import { envNumber } from './lib/config.js'
 import { profileFor } from './lib/profiles.js'
 import { clientIp, get, post } from './lib/http.js'
-import { loginUsers, newRunId } from './lib/auth.js'
-import { probeHealth } from './lib/stack.js'
-import { phaseOf, randomInt, spendTokens, warmUp } from './lib/traffic.js'
+import { phaseOf, randomInt, spendTokens } from './lib/traffic.js'
+import { loadSetup } from './lib/setup.js'
 import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
 const TC = 'tc-res-001'
@@ -46,10 +45,7 @@ export const options = {
 }
 
 export function setup () {
-  probeHealth()
-  const runId = newRunId()
-  warmUp(runId)
-  return { runId, users: loginUsers(runId, 'res', userCount) }
+  return loadSetup('res', userCount)
 }
 
 export function overload ({ runId, users }) {

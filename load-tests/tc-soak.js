@@ -7,9 +7,9 @@ import exec from 'k6/execution'
 import { PROFILE, envNumber } from './lib/config.js'
 import { profileFor, seconds } from './lib/profiles.js'
 import { clientIp } from './lib/http.js'
-import { loginUsers, newRunId } from './lib/auth.js'
-import { metricValue, probeHealth, scrape } from './lib/stack.js'
-import { mixedRequest, phaseOf, randomInt, warmUp } from './lib/traffic.js'
+import { metricValue, scrape } from './lib/stack.js'
+import { mixedRequest, phaseOf, randomInt } from './lib/traffic.js'
+import { loadSetup } from './lib/setup.js'
 import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
 const TC = 'tc-soak'
@@ -40,10 +40,7 @@ export const options = {
 const rssMb = () => metricValue(scrape(), 'process_resident_memory_bytes') / 2 ** 20
 
 export function setup () {
-  probeHealth()
-  const runId = newRunId()
-  warmUp(runId)
-  return { runId, users: loginUsers(runId, 'soak', 20), rssBefore: rssMb() }
+  return { ...loadSetup('soak', 20), rssBefore: rssMb() }
 }
 
 export function soak ({ runId, users }) {

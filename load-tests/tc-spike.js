@@ -7,9 +7,8 @@ import exec from 'k6/execution'
 import { envNumber } from './lib/config.js'
 import { profileFor } from './lib/profiles.js'
 import { clientIp } from './lib/http.js'
-import { loginUsers, newRunId } from './lib/auth.js'
-import { probeHealth } from './lib/stack.js'
-import { mixedRequest, phaseOf, randomInt, warmUp } from './lib/traffic.js'
+import { mixedRequest, phaseOf, randomInt } from './lib/traffic.js'
+import { loadSetup } from './lib/setup.js'
 import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
 const TC = 'tc-spike'
@@ -46,10 +45,7 @@ export const options = {
 }
 
 export function setup () {
-  probeHealth()
-  const runId = newRunId()
-  warmUp(runId)
-  return { runId, users: loginUsers(runId, 'spike', baseVus) }
+  return loadSetup('spike', baseVus)
 }
 
 export function spike ({ runId, users }) {

@@ -6,9 +6,8 @@ import http from 'k6/http'
 import { profileFor } from './lib/profiles.js'
 import { envNumber } from './lib/config.js'
 import { clientIp } from './lib/http.js'
-import { newRunId } from './lib/auth.js'
-import { probeHealth } from './lib/stack.js'
-import { randomInt, spendTokens, warmUp } from './lib/traffic.js'
+import { randomInt, spendTokens } from './lib/traffic.js'
+import { loadSetup } from './lib/setup.js'
 import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
 const TC = 'tc-stress'
@@ -46,10 +45,7 @@ export const options = {
 }
 
 export function setup () {
-  probeHealth()
-  const runId = newRunId()
-  warmUp(runId)
-  return { runId }
+  return loadSetup('stress')
 }
 
 // Each agent calls from its own client address, as separate programs would.

@@ -6,6 +6,7 @@
 //
 //   npm run chaos -- --short        CI form (or CHAOS_PROFILE=ci): 40 s of load
 //   CHAOS_DURATION_S=300 npm run chaos   full form (default 180 s); CHAOS_RATE, CHAOS_CONCURRENCY tune the load
+//   --report [path]                 also writes the printed tables to docs/CHAOS-RESULTS.md (or path)
 //
 // Everything listens on 127.0.0.1 on free ports and is torn down at the end, also on failure or Ctrl-C.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
@@ -15,8 +16,10 @@ import { join } from 'node:path'
 import { Pool } from 'undici'
 import { ROOT, reapOnExit, startRedis, startStub, startGateway, waitFor } from './lib/stack.mjs'
 import { createFleet, createPacer, send, runWorkers, sleep, table, percentile } from './lib/loadgen.mjs'
+import { reportPath, writeResultsPage } from './lib/report.mjs'
 
 const SHORT = process.argv.includes('--short') || process.env.CHAOS_PROFILE === 'ci'
+const REPORT = reportPath(process.argv, 'docs/CHAOS-RESULTS.md') // --report [path]: also write the printed tables there
 const PROFILE = SHORT ? 'ci' : 'full'
 const DURATION_S = Number(process.env.CHAOS_DURATION_S ?? (SHORT ? 40 : 180))
 const CONCURRENCY = Number(process.env.CHAOS_CONCURRENCY ?? 8)
@@ -568,18 +571,20 @@ function analyse ({ records, allRecords, users, rounds, faults, truth, audits, c
 
   // --- print
   const byInstance = fleetSummary(records)
-  console.log(`\nchaos run: profile ${PROFILE}, ${DURATION_S} s of load, ${INSTANCES} gateways on one Redis, ${records.length} requests ` +
+  const printed = []
+  const out = (text) => { console.log(text); printed.push(text) }
+  out(`\nchaos run: profile ${PROFILE}, ${DURATION_S} s of load, ${INSTANCES} gateways on one Redis, ${records.length} requests ` +
     `(${(records.length / ((loadEnd - t0) / 1000)).toFixed(0)}/s), p50 ${percentile(responses.map((r) => r.doneAt - r.sentAt), 50)} ms, ` +
     `p99 ${percentile(responses.map((r) => r.doneAt - r.sentAt), 99)} ms`)
-  console.log(`per instance: ${byInstance}`)
-  if (outage) console.log(`redis outage as the gateways saw it: ${rel(outage.from)} s → ${rel(outage.to)} s (redis_recovered on ${outage.instances} instances)`)
-  if (spontaneous.length) console.log(`other fallback spells (Redis slower than its command timeout): ${spontaneous.map((o) => `${rel(o.from)}→${rel(o.to)} s`).join(', ')}`)
-  console.log('\n' + table([
+  out(`per instance: ${byInstance}`)
+  if (outage) out(`redis outage as the gateways saw it: ${rel(outage.from)} s → ${rel(outage.to)} s (redis_recovered on ${outage.instances} instances)`)
+  if (spontaneous.length) out(`other fallback spells (Redis slower than its command timeout): ${spontaneous.map((o) => `${rel(o.from)}→${rel(o.to)} s`).join(', ')}`)
+  out('\n' + table([
     ['fault', 'at (s)', 'down', 'window (s)', 'first success after (ms)', '5xx in window', 'no answer', 'hits on dead instance', '5xx after window'],
     ...faultRows.map((r) => [r.fault, r.at, r.down, r.window, r.recovery ?? 'never', r.fivexx, r.noAnswer, r.deadHits ?? '-', r.after5xx])
   ]))
-  console.log('\n' + table([['check', 'result', 'figure', 'bound'], ...checks.map((c) => [c.name, c.pass ? 'PASS' : 'FAIL', c.figure, c.bound])]))
-  if (mismatches.length) console.log(`\nbalance mismatches: ${JSON.stringify(mismatches.slice(0, 5), null, 1)}`)
+  out('\n' + table([['check', 'result', 'figure', 'bound'], ...checks.map((c) => [c.name, c.pass ? 'PASS' : 'FAIL', c.figure, c.bound])]))
+  if (mismatches.length) out(`\nbalance mismatches: ${JSON.stringify(mismatches.slice(0, 5), null, 1)}`)
   const traffic = records.reduce((acc, r) => { const k = `${r.kind} ${r.outcome === 'response' ? r.status : r.outcome}`; acc[k] = (acc[k] ?? 0) + 1; return acc }, {})
   const report = {
     profile: PROFILE,
@@ -608,7 +613,10 @@ function analyse ({ records, allRecords, users, rounds, faults, truth, audits, c
   mkdirSync(join(ROOT, 'results'), { recursive: true })
   writeFileSync(join(ROOT, 'results', 'chaos.json'), JSON.stringify(report, null, 2))
   const failed = checks.filter((c) => !c.pass)
-  console.log(`\n${failed.length ? `FAILED: ${failed.map((c) => c.name).join('; ')}` : 'all checks passed'} — results/chaos.json`)
+  out(`\n${failed.length ? `FAILED: ${failed.map((c) => c.name).join('; ')}` : 'all checks passed'} — results/chaos.json`)
+  if (REPORT) {
+    writeResultsPage(REPORT, { title: 'Chaos run results', command: `npm run chaos -- ${process.argv.slice(2).join(' ')}`.replace(/ -- $/, ''), started: new Date(t0), explainedIn: 'docs/CHAOS.md', printed })
+  }
   return report
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // npm run compare -- <dirA> <dirB> [--tolerance 10] [--error-tolerance 0.5] [--min-ms 1]
 //
-// Compares two folders of k6 results (the results/<tc>.json that every TC's handleSummary writes; copy results/
-// aside before a change, run again after) and flags regressions of B against A, TC by TC:
+// Compares two folders of k6 results (the <tc>.json that every TC's handleSummary writes; `npm run load` gives each
+// run its own folder, results/load/<start>-<tc|all>/) and flags regressions of B against A, TC by TC:
 //   p50, p95, p99  B slower than A by more than --tolerance % (and by more than --min-ms, so sub-ms noise is ignored);
 //                  p50 is the steadiest of them and the first to show a per-request cost the tail hides
 //   error %        B's share of errors other than 429 higher by more than --error-tolerance percentage points

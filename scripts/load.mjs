@@ -1,27 +1,33 @@
 #!/usr/bin/env node
-// npm run load -- <tc-id>|all [<tc-id> …] [--report [docs/RESULTS.md]]
+// npm run load -- <tc-id>|all [<tc-id> …] [--keep] [--report [docs/RESULTS.md]]
 //
 // Runs the k6 test cases in load-tests/ with real k6. Unless BASE_URL is set, it starts what they need on free
 // loopback ports: redis-server, the three stubs (Redis mode, STUB_FAULTS=1) and, per TC, a fresh gateway (Redis
 // mode, TRUST_PROXY=1 so k6 can act as many clients through X-Forwarded-For) with the settings that TC asserts
 // against. Unless PROMETHEUS_URL is set it starts Prometheus with the remote-write receiver, and every k6 run writes
-// into it (-o experimental-prometheus-rw, one `testid` tag per run). Per TC: results/<tc>.json (handleSummary),
-// results/<tc>.html (k6 web dashboard export), results/<tc>.log (k6 output). Prints one table, exits 1 if any failed.
+// into it (-o experimental-prometheus-rw, one `testid` tag per run). k6's web dashboard is live on one loopback port
+// while each TC runs. Each invocation writes into a folder of its own, results/load/<start>-<tc|all>/ (also reached
+// as results/load/latest): per TC <tc>.json (handleSummary), <tc>.html (dashboard export), <tc>.log (k6 output),
+// <tc>.audit.jsonl (its gateway's audit log), and load-run.json (the table). Prints one table, exits 1 if any failed.
+// --keep: the stack (gateway, stubs, Redis, Prometheus) stays up after the run, with the URLs printed, until Ctrl-C.
 //
 // Env: PROFILE=ci|full (default ci), BASE_URL + AUTH_ADMIN_URL/USER_ADMIN_URL/ORDER_ADMIN_URL (a running stack),
-// PROMETHEUS_URL (a running Prometheus with --web.enable-remote-write-receiver), K6_BIN, RESULTS_DIR (default results,
-// relative to the repository or absolute).
+// PROMETHEUS_URL (a running Prometheus with --web.enable-remote-write-receiver), K6_BIN, RESULTS_DIR (the parent of
+// the run folders, default results/load, relative to the repository or absolute).
 import { randomBytes } from 'node:crypto'
-import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
-import { join, relative, resolve } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
+import { join, relative, resolve, sep } from 'node:path'
 import { ROOT, freePort, setFault, startGateway, startRedis, startStubs, waitFor } from './lib/stack.mjs'
 import { startPrometheus } from './lib/prometheus.mjs'
 import { k6Binary, k6Version, runK6 } from './lib/k6.mjs'
+import { machine as hostMachine } from './lib/report.mjs'
 
 const PROFILE = process.env.PROFILE || 'ci'
-const RESULTS_DIR = process.env.RESULTS_DIR || 'results'
+const RESULTS_PARENT = process.env.RESULTS_DIR || join('results', 'load')
+/** This invocation's folder under RESULTS_PARENT (set in main: runs never overwrite each other). */
+let RESULTS_DIR
 const EXTERNAL = Boolean(process.env.BASE_URL)
 
 // Gateway settings for every TC: Redis mode, k6's X-Forwarded-For trusted, a global limit that never binds (the
@@ -75,15 +81,17 @@ function durationS (text) {
 function parseArgs (argv) {
   const tcs = []
   let report
+  let keep = false
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
-    if (arg === '--report') report = argv[i + 1] && !argv[i + 1].startsWith('-') && !TCS[argv[i + 1]] && argv[i + 1] !== 'all' ? argv[++i] : 'docs/RESULTS.md'
+    if (arg === '--keep') keep = true
+    else if (arg === '--report') report = argv[i + 1] && !argv[i + 1].startsWith('-') && !TCS[argv[i + 1]] && argv[i + 1] !== 'all' ? argv[++i] : 'docs/RESULTS.md'
     else if (arg === 'all') tcs.push(...Object.keys(TCS))
     else if (TCS[arg]) tcs.push(arg)
-    else throw new Error(`unknown argument "${arg}"; use: npm run load -- <${Object.keys(TCS).join('|')}|all> [--report [path]]`)
+    else throw new Error(`unknown argument "${arg}"; use: npm run load -- <${Object.keys(TCS).join('|')}|all> [--keep] [--report [path]]`)
   }
   if (tcs.length === 0) throw new Error(`which TC? npm run load -- <tc-id>|all   (${Object.keys(TCS).join(', ')})`)
-  return { tcs: [...new Set(tcs)], report }
+  return { tcs: [...new Set(tcs)], report, keep }
 }
 
 // ---- the stack ---------------------------------------------------------------------------------------------------
@@ -99,18 +107,23 @@ async function startOwnStack () {
   cleanups.push(() => stubs.stop())
   const gatewayPort = await freePort()
   let gateway
+  let tcEnv = BASE_GATEWAY_ENV
   cleanups.push(() => gateway?.stop())
   return {
     gatewayPort,
+    urls: { gateway: `http://127.0.0.1:${gatewayPort}`, redis: redis.url, 'auth stub': stubs.auth.url, 'user stub': stubs.user.url, 'order stub': stubs.order.url },
     vars: { BASE_URL: `http://127.0.0.1:${gatewayPort}`, AUTH_ADMIN_URL: stubs.auth.url, USER_ADMIN_URL: stubs.user.url, ORDER_ADMIN_URL: stubs.order.url },
     scrapeTargets: { gateway: [`127.0.0.1:${gatewayPort}`], stubs: [stubs.auth, stubs.user, stubs.order].map((s) => `127.0.0.1:${s.port}`) },
     describe: `redis ${redis.url}, stubs ${stubs.auth.url} ${stubs.user.url} ${stubs.order.url}`,
     /** A fresh gateway on the same port with this TC's settings (the previous one is stopped first). */
     async restartGateway (env) {
       await gateway?.stop()
+      tcEnv = env
       gateway = await startGateway({ ...stubs.gatewayEnv, REDIS_URL: redis.url, PORT: String(gatewayPort), ...env })
       return gateway
     },
+    /** The settings the last TC's gateway was started with. */
+    lastGatewayEnv: () => tcEnv,
     async stopGateway () { await gateway?.stop() },
     /** Every stub back to "ok": a TC that failed in setup() never reached the teardown that heals its fault. */
     async resetFaults () { await Promise.all([stubs.auth, stubs.user, stubs.order].map((stub) => setFault(stub, 'ok'))) }
@@ -120,7 +133,7 @@ async function startOwnStack () {
 function externalStack () {
   const vars = { BASE_URL: process.env.BASE_URL }
   for (const name of ['AUTH_ADMIN_URL', 'USER_ADMIN_URL', 'ORDER_ADMIN_URL']) if (process.env[name]) vars[name] = process.env[name]
-  return { vars, describe: `the running stack at ${process.env.BASE_URL}`, scrapeTargets: undefined }
+  return { vars, urls: { gateway: process.env.BASE_URL }, describe: `the running stack at ${process.env.BASE_URL}`, scrapeTargets: undefined }
 }
 
 async function teardown () {
@@ -130,8 +143,11 @@ async function teardown () {
   }
 }
 
+/** Set while --keep holds the stack up after the run: Ctrl-C then ends it with the run's own exit code. */
+let keeping
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {
+    if (keeping) { console.error(`\n${signal}: stopping the kept stack`); keeping(); return }
     interrupted = true
     console.error(`\n${signal}: stopping k6 and tearing the stack down`)
     teardown().finally(() => process.exit(130))
@@ -140,7 +156,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 // ---- one TC --------------------------------------------------------------------------------------------------------
 
-async function runTc (tc, stack, prometheus, stamp) {
+async function runTc (tc, stack, prometheus, stamp, dashboardPort) {
   const spec = TCS[tc]
   const resultsJson = resolve(ROOT, RESULTS_DIR, `${tc}.json`)
   const auditPath = resolve(ROOT, RESULTS_DIR, `${tc}.audit.jsonl`)
@@ -174,7 +190,8 @@ async function runTc (tc, stack, prometheus, stamp) {
       K6_PROMETHEUS_RW_TREND_STATS: TREND_STATS,
       K6_WEB_DASHBOARD: 'true',
       K6_WEB_DASHBOARD_EXPORT: join(RESULTS_DIR, `${tc}.html`),
-      K6_WEB_DASHBOARD_PORT: '-1', // export only: no listener that could keep k6 alive or clash with a colleague's
+      K6_WEB_DASHBOARD_HOST: '127.0.0.1',
+      K6_WEB_DASHBOARD_PORT: String(dashboardPort), // one free port for every TC, so a browser tab can stay open
       // The export needs two snapshots: 1 s keeps the charts readable, 100 ms gives the seconds-long TCs some.
       K6_WEB_DASHBOARD_PERIOD: spec.short ? '100ms' : '1s'
     },
@@ -302,18 +319,9 @@ function markdownTable (rows) {
     ...cells.map((row) => `| ${row.join(' | ')} |`)].join('\n')
 }
 
+/** The report's machine line: scripts/lib/report.mjs's, plus k6. */
 function machine () {
-  const sh = (cmd, args) => { try { return execFileSync(cmd, args, { encoding: 'utf8' }).trim() } catch { return 'unknown' } }
-  return {
-    nproc: sh('nproc', []),
-    cpu: cpus()[0]?.model ?? 'unknown',
-    memGiB: (totalmem() / 2 ** 30).toFixed(1),
-    os: sh('uname', ['-srm']),
-    node: process.version,
-    k6: k6Version(),
-    redis: (sh('redis-server', ['--version']).split(' ')[2] ?? 'unknown').replace(/^v=/, ''),
-    prometheus: sh('prometheus', ['--version']).split('\n')[0].split(' ')[2] ?? 'unknown'
-  }
+  return { ...hostMachine(), k6: k6Version() }
 }
 
 /** The value a threshold expression is about ("p(95)<200" → values["p(95)"]), formatted. */
@@ -348,9 +356,9 @@ function writeReport (path, { rows, started, loadAvg, totalS, command, stackDesc
     ? `![k6 web dashboard export of ${screenshot.tc}](${screenshot.file})
 
 The picture is the k6 web dashboard's self-contained HTML export of ${screenshot.tc} from this run
-(\`results/<tc>.html\`, written for every TC by \`K6_WEB_DASHBOARD=true K6_WEB_DASHBOARD_EXPORT=…\`), rendered
+(\`results/load/<run>/<tc>.html\`, written for every TC by \`K6_WEB_DASHBOARD=true K6_WEB_DASHBOARD_EXPORT=…\`), rendered
 with headless Chromium.`
-    : 'Every TC also wrote its k6 web dashboard export to `results/<tc>.html`; no Chromium was found to picture one.'
+    : 'Every TC also wrote its k6 web dashboard export to `results/load/<run>/<tc>.html`; no Chromium was found to picture one.'
   const md = `# Load-test results
 
 Generated by \`scripts/load.mjs --report\` from a real run; do not edit by hand.
@@ -432,15 +440,15 @@ async function checkPrometheus (prometheus, rows) {
 // ---- main ----------------------------------------------------------------------------------------------------------
 
 async function main () {
-  const { tcs, report } = parseArgs(process.argv.slice(2))
+  const { tcs, report, keep } = parseArgs(process.argv.slice(2))
   if (PROFILE !== 'ci' && PROFILE !== 'full') throw new Error(`PROFILE must be ci or full, got ${PROFILE}`)
   const bin = k6Binary()
   const version = k6Version(bin)
-  mkdirSync(resolve(ROOT, RESULTS_DIR), { recursive: true })
   const started = new Date()
   const loadAvg = loadavg().map((l) => l.toFixed(2)).join(' ')
   const stamp = started.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')
-  console.log(`load: ${tcs.length} TC(s), PROFILE=${PROFILE}, ${version}`)
+  RESULTS_DIR = makeRunFolder(`${stamp}-${tcs.length === 1 ? tcs[0] : tcs.length === Object.keys(TCS).length ? 'all' : `${tcs.length}tcs`}`)
+  console.log(`load: ${tcs.length} TC(s), PROFILE=${PROFILE}, ${version}; results in ${RESULTS_DIR}/`)
 
   const stack = EXTERNAL ? externalStack() : await startOwnStack()
   let prometheus
@@ -452,18 +460,20 @@ async function main () {
     cleanups.push(() => prometheus.stop())
   }
   console.log(`load: ${stack.describe}; prometheus ${prometheus.url}`)
+  const dashboardPort = await freePort()
+  console.log(`load: k6 web dashboard, live while each TC runs: http://127.0.0.1:${dashboardPort}`)
 
   const rows = []
   for (const tc of tcs) {
     if (interrupted) break
     console.log(`▶ ${tc}: ${TCS[tc].about}`)
-    const row = await runTc(tc, stack, prometheus, stamp)
+    const row = await runTc(tc, stack, prometheus, stamp, dashboardPort)
     rows.push(row)
     console.log(`  ${row.passed ? 'pass' : 'FAIL'} in ${row.seconds.toFixed(1)} s${row.reasons.length ? `: ${row.reasons.join('; ')}` : ''}`)
     for (const line of row.info) console.log(`  ${line}`)
   }
   const totalS = (Date.now() - started.getTime()) / 1000
-  console.log(`\n${textTable(rows)}\n\n${rows.filter((r) => r.passed).length}/${rows.length} passed in ${totalS.toFixed(0)} s (PROFILE=${PROFILE}); per TC: ${RESULTS_DIR}/<tc>.json, .html, .log`)
+  console.log(`\n${textTable(rows)}\n\n${rows.filter((r) => r.passed).length}/${rows.length} passed in ${totalS.toFixed(0)} s (PROFILE=${PROFILE}); per TC: ${RESULTS_DIR}/<tc>.json, .html, .log, .audit.jsonl; the table: ${RESULTS_DIR}/load-run.json`)
   const promCheck = (await checkPrometheus(prometheus, rows)).replace(prometheus.url, 'the run\'s Prometheus')
   console.log(promCheck.replace(/`/g, ''))
   writeFileSync(resolve(ROOT, RESULTS_DIR, 'load-run.json'), JSON.stringify({ started, profile: PROFILE, loadAvg, totalS, rows }, null, 2))
@@ -472,7 +482,42 @@ async function main () {
     const screenshot = await screenshotDashboard(rows, join(report, '..'))
     writeReport(report, { rows, started, loadAvg, totalS, command, stackDescription: stack.describe.replace(/:\d+/g, ':<port>'), promCheck, screenshot })
   }
-  return rows.every((r) => r.passed) ? 0 : 1
+  const code = rows.every((r) => r.passed) ? 0 : 1
+  if (keep && !interrupted) await keepUp(stack, prometheus, rows)
+  return code
+}
+
+/** results/load/<name>/ (a "-2", "-3" … suffix if that second already has one) and results/load/latest → it. */
+function makeRunFolder (name) {
+  const parent = resolve(ROOT, RESULTS_PARENT)
+  mkdirSync(parent, { recursive: true })
+  let dir
+  for (let n = 1; !dir; n++) {
+    const candidate = join(parent, n === 1 ? name : `${name}-${n}`)
+    try { mkdirSync(candidate); dir = candidate } catch (err) { if (err.code !== 'EEXIST') throw err }
+  }
+  const latest = join(parent, 'latest')
+  rmSync(latest, { force: true })
+  try { symlinkSync(relative(parent, dir), latest) } catch {} // a convenience only: a file system without symlinks is fine
+  return dir.startsWith(ROOT + sep) ? relative(ROOT, dir) : dir
+}
+
+/** --keep: the stack stays up, with what to look at, until Ctrl-C or SIGTERM. */
+async function keepUp (stack, prometheus, rows) {
+  // A fresh gateway with the last TC's settings (tc-audit-001 stops its own), auditing into a file of its own.
+  const keepAudit = join(RESULTS_DIR, 'keep.audit.jsonl')
+  await stack.restartGateway?.({ ...stack.lastGatewayEnv(), AUDIT_LOG_PATH: resolve(ROOT, keepAudit) })
+  const query = `sum by (testid) (rate(k6_http_reqs_total{testid=~"${rows.map((r) => r.testid).join('|')}"}[30s]))`
+  const graph = `${prometheus.url}/graph?g0.expr=${encodeURIComponent(query)}&g0.tab=0&g0.range_input=15m`
+  const urls = { ...stack.urls, prometheus: graph }
+  const width = Math.max(...Object.keys(urls).map((k) => k.length))
+  console.log(`\nload: --keep: the stack stays up until Ctrl-C (the gateway with the last TC's settings, audit log ${keepAudit})`)
+  for (const [what, url] of Object.entries(urls)) console.log(`  ${what.padEnd(width)}  ${url}`)
+  for (const r of rows) {
+    const html = join(RESULTS_DIR, `${r.tc}.html`)
+    if (existsSync(resolve(ROOT, html))) console.log(`  ${`${r.tc}`.padEnd(width)}  file://${resolve(ROOT, html)}`)
+  }
+  await new Promise((resolve) => { keeping = resolve })
 }
 
 let code = 1

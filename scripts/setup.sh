@@ -34,13 +34,27 @@ for tool in redis-server prometheus wrk nginx; do
   command -v "$tool" >/dev/null || { log "ERROR: $tool is not installed and could not be installed"; exit 1; }
 done
 
+# Runs "$@" and logs "<message>… N s" every SETUP_PROGRESS_S (15) seconds meanwhile: a cold k6 build is otherwise
+# a silent minute or two at the start of a first `npm test`.
+with_progress() {
+  local message=$1; shift
+  local every=${SETUP_PROGRESS_S:-15} status=0
+  ( start=$SECONDS; while sleep "$every"; do log "${message}… $((SECONDS - start)) s"; done ) &
+  local ticker=$!
+  trap 'kill "$ticker" 2>/dev/null' EXIT # Ctrl-C: the ticker ignores SIGINT as a background job, so end it here
+  "$@" || status=$?
+  kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
+  trap - EXIT
+  return "$status"
+}
+
 K6_VERSION=v1.8.1
 K6="${K6_BIN:-$PWD/.cache/bin/k6}"
 if [ ! -x "$K6" ] || ! "$K6" version 2>/dev/null | grep -q "k6 ${K6_VERSION}"; then
   command -v go >/dev/null || { log "ERROR: Go is needed to build k6 (or set K6_BIN to a packaged k6 ${K6_VERSION})"; exit 1; }
-  log "building k6 ${K6_VERSION} with go install (once; cached in .cache/bin)"
+  log "building k6 ${K6_VERSION} with go install (once, 1-3 minutes; cached in .cache/bin)"
   mkdir -p .cache/bin
-  GOBIN="$PWD/.cache/bin" go install "go.k6.io/k6@${K6_VERSION}"
+  with_progress "still building k6 (go install, once, cached in .cache/bin)" env GOBIN="$PWD/.cache/bin" go install "go.k6.io/k6@${K6_VERSION}"
   [ -n "${K6_BIN:-}" ] && log "WARNING: K6_BIN=$K6_BIN is not k6 ${K6_VERSION}; built ${K6_VERSION} into .cache/bin instead: unset K6_BIN to use it"
   K6="$PWD/.cache/bin/k6"
 fi

@@ -9,6 +9,7 @@
 //   SOAK_RATE=150 SOAK_WARMUP_S=… SOAK_SAMPLE_S=…   pacing and sampling
 //   SOAK_INJECT_LEAK_KB_S=32           proves the detector: the gateway process retains that much heap per second
 //   SOAK_INJECT_HANDLE_LEAK_S=10       proves the handle check: the gateway opens a server every 10 s and keeps it
+//   --report [path]                    also writes the printed tables to docs/SOAK-RESULTS.md (or path)
 //
 // Everything listens on 127.0.0.1 on free ports and is stopped at the end, also on failure or Ctrl-C.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -19,8 +20,10 @@ import { Redis } from 'ioredis'
 import { Client, WebSocket } from 'undici'
 import { ROOT, freePort, reapOnExit, startRedis, startStubs, startGateway, waitFor } from './lib/stack.mjs'
 import { createFleet, createPacer, send, runWorkers, leastSquares, promSample, sleep, table, percentile } from './lib/loadgen.mjs'
+import { reportPath, writeResultsPage } from './lib/report.mjs'
 
 const SHORT = process.argv.includes('--short') || process.env.SOAK_PROFILE === 'ci'
+const REPORT = reportPath(process.argv, 'docs/SOAK-RESULTS.md') // --report [path]: also write the printed tables there
 const PROFILE = SHORT ? 'ci' : 'full'
 const DURATION_S = Number(process.env.SOAK_DURATION_S ?? (SHORT ? 150 : 600))
 const WARMUP_S = Number(process.env.SOAK_WARMUP_S ?? (SHORT ? 45 : Math.min(120, Math.max(60, DURATION_S * 0.1))))
@@ -283,24 +286,26 @@ function analyse ({ samples, counts, latencies, answered, noAnswer, unexpected5x
   check('gateway alive, exits 0 on SIGTERM', alive && stopCode.startsWith('0 '), stopCode, 'exit 0')
 
   const loadS = (loadEnd - t0) / 1000
-  console.log(`\nsoak: profile ${PROFILE}, ${DURATION_S} s of load (warm-up ${WARMUP_S} s), paced at ${RATE} req/s + ${CHURN_PER_S}/s on fresh connections; ` +
+  const printed = []
+  const out = (text) => { console.log(text); printed.push(text) }
+  out(`\nsoak: profile ${PROFILE}, ${DURATION_S} s of load (warm-up ${WARMUP_S} s), paced at ${RATE} req/s + ${CHURN_PER_S}/s on fresh connections; ` +
     `${answered} answered (${(answered / loadS).toFixed(0)}/s), p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms` +
     (LEAK_KB_S ? `; LEAK INJECTED: ${LEAK_KB_S} KB/s retained in the gateway` : '') +
     (HANDLE_LEAK_S ? `; HANDLE LEAK INJECTED: one server every ${HANDLE_LEAK_S} s in the gateway` : ''))
-  if (answered / loadS < RATE * 0.8) console.log(`note: the machine delivered ${(answered / loadS).toFixed(0)} of ${RATE} req/s (shared CPU); the slopes still hold for the load it got`)
-  console.log('\n' + table([
+  if (answered / loadS < RATE * 0.8) out(`note: the machine delivered ${(answered / loadS).toFixed(0)} of ${RATE} req/s (shared CPU); the slopes still hold for the load it got`)
+  out('\n' + table([
     ['t (s)', 'phase', 'req/s', 'RSS MB', 'heap after GC MB', 'GC ms', 'heap used MB', 'heap total MB', 'handles', 'redis clients', 'loop lag p99 ms'],
     ...samples.map((s) => [s.t.toFixed(0), s.t >= WARMUP_S ? 'fit' : 'warm-up', s.rps.toFixed(0), s.rssMB.toFixed(1),
       s.gcHeapMB.toFixed(2), s.gcMs, s.heapMB.toFixed(1), s.heapTotalMB.toFixed(1), s.handles, s.redisClients, s.lagP99Ms.toFixed(1)])
   ]))
-  console.log('\n' + table([
+  out('\n' + table([
     ['series (after warm-up)', 'slope', 'r²', 'bound'],
     ['RSS', `${fmt(rss.slope)} MB/min`, rss.r2.toFixed(2), `≤ ${BOUNDS.rssMBPerMin} MB/min`],
     ['heap used after a full GC', `${fmt(heap.slope)} MB/min`, heap.r2.toFixed(2), `≤ ${BOUNDS.heapMBPerMin} MB/min`],
     ['active handles', `${fmt(handlesSlope.slope)} /min`, handlesSlope.r2.toFixed(2), `floor growth ≤ ${BOUNDS.handlesGrowth}`],
     ['redis connected_clients', `range ${redisClients.min}..${redisClients.max}`, '', `range ≤ ${BOUNDS.redisClientsRange}`]
   ]))
-  console.log('\n' + table([['check', 'result', 'figure', 'bound'], ...checks.map((c) => [c.name, c.pass ? 'PASS' : 'FAIL', c.figure, c.bound])]))
+  out('\n' + table([['check', 'result', 'figure', 'bound'], ...checks.map((c) => [c.name, c.pass ? 'PASS' : 'FAIL', c.figure, c.bound])]))
   const report = {
     profile: PROFILE,
     startedAt: new Date(t0).toISOString(),
@@ -314,7 +319,10 @@ function analyse ({ samples, counts, latencies, answered, noAnswer, unexpected5x
   mkdirSync(join(ROOT, 'results'), { recursive: true })
   writeFileSync(join(ROOT, 'results', 'soak.json'), JSON.stringify(report, null, 2))
   const failed = checks.filter((c) => !c.pass)
-  console.log(`\n${failed.length ? `FAILED: ${failed.map((c) => c.name).join('; ')}` : 'all checks passed'} — results/soak.json`)
+  out(`\n${failed.length ? `FAILED: ${failed.map((c) => c.name).join('; ')}` : 'all checks passed'} — results/soak.json`)
+  if (REPORT) {
+    writeResultsPage(REPORT, { title: 'Soak run results', command: `npm run soak -- ${process.argv.slice(2).join(' ')}`.replace(/ -- $/, ''), started: new Date(t0), explainedIn: 'docs/CHAOS.md', printed })
+  }
   return report
 }
 

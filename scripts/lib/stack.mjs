@@ -163,7 +163,14 @@ export async function startStub (name, env = {}, port) {
 
 /** The four stubs; `env` reaches all (REDIS_URL, STUB_FAULTS, JWT_SECRET, STUB_SIGNUP …). */
 export async function startStubs (env = {}) {
-  const [auth, user, order, model] = await Promise.all(['auth', 'user', 'order', 'model'].map((name) => startStub(name, env)))
+  const settled = await Promise.allSettled(['auth', 'user', 'order', 'model'].map((name) => startStub(name, env)))
+  const failed = settled.find((s) => s.status === 'rejected')
+  if (failed) {
+    // The stubs that did start would outlive the caller, whose teardown never learns of them.
+    await Promise.all(settled.filter((s) => s.status === 'fulfilled').map((s) => s.value.stop()))
+    throw failed.reason
+  }
+  const [auth, user, order, model] = settled.map((s) => s.value)
   return {
     auth, user, order, model,
     /** Env that points a gateway at these stubs, with their credential. */
