@@ -15,7 +15,7 @@ export default [
     ignores: ['dist/**', 'node_modules/**', 'results/**', '.cache/**', '.tap/**', 'coverage/**']
   }),
   {
-    files: ['load-tests/**/*.js', 'scripts/k6/**/*.js', 'bench/fixed-rate.js'],
+    files: ['load-tests/**/*.js', 'scripts/k6/**/*.js', 'bench/investigate/fixed-rate.js'],
     languageOptions: { globals: k6Globals }
   }
 ]

@@ -341,7 +341,7 @@ async function main () {
     `req/s: wrk -t1 -c${settings.connections} -d${settings.wrkS}s, GET /users/:id with the Bearer token of one of ${settings.clients} clients per request.`,
     `429/s flood: the same for ${settings.floodS}s with one client already over its ${settings.rateLimitMax}/min (sent until refused first).`,
     `capacity: vegeta at constant rates ${settings.rates.join(', ')}/s for ${settings.stepS}s each (stops at the first miss); the highest with p99 ≤ ${settings.p99TargetMs} ms and ≥ 99.9 % 2xx.`,
-    `CPU µs/req: user+system CPU of each of the target's processes per request of the throughput run; RSS: VmRSS of each process after it, per round.`,
+    'CPU µs/req: user+system CPU of each of the target\'s processes per request of the throughput run; RSS: VmRSS of each process after it, per round.',
     `Medians over ${settings.rounds} alternating round(s); × nginx = median of the per-round ratios to nginx with the same worker count. The load generators share the ${cpus().length} CPUs with the targets.`
   ]
   const goalList = goals(rows)

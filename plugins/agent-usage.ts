@@ -65,7 +65,10 @@ function createAgentUsage (fastify: FastifyInstance) {
         }
       }
       return {
-        agentId, tier, reserved: tokens, decision,
+        agentId,
+        tier,
+        reserved: tokens,
+        decision,
         charge: (used) => settle(used ?? tokens),
         refund: () => settle(0)
       }

@@ -3,6 +3,7 @@ import { appendFileSync, writeSync } from 'node:fs'
 import fp from 'fastify-plugin'
 import pino from 'pino'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { pathOf } from '../src/lib/url-path.js'
 
 export const AUDIT_TYPES = [
   'login_success', 'login_failure', 'access_denied',
@@ -74,7 +75,7 @@ export default fp(async function auditLog (fastify: FastifyInstance, opts: Audit
       agentId: event.agentId ?? null,
       upstream: event.upstream ?? null,
       // The route template; an unmatched URL is cut at `?` so a query string (which may hold a token) never lands here.
-      route: request ? `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0].slice(0, 200)}` : null,
+      route: request ? `${request.method} ${request.routeOptions.url ?? pathOf(request.url).slice(0, 200)}` : null,
       outcome: event.outcome,
       detail: event.detail ?? null,
       count: 1

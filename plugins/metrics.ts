@@ -100,6 +100,5 @@ export default fp(async function metrics (fastify: FastifyInstance, opts: Metric
     schema: { hide: true }
   }, async (_request, reply) => reply.type(registry.contentType).send(await metricsText()))
 
-
   fastify.decorate('gatewayMetrics', createGatewayMetrics(promClient, registry))
 }, { name: 'metrics' })

@@ -113,7 +113,7 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
     allowList: skipsAddressCeiling
   })))
 
-  // Every 503 carries Retry-After (CONTRACT.md); the client reconnects to Redis within half a second.
+  // Every 503 carries Retry-After; the client reconnects to Redis within half a second.
   fastify.addHook('onError', async (_request, reply, error) => {
     if (error instanceof RateLimitUnavailableError) reply.header('retry-after', 1)
   })

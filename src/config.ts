@@ -169,4 +169,3 @@ export function upstreamUrls (config: GatewayConfig): Record<'auth' | 'user' | '
     model: config.MODEL_URL ?? `http://127.0.0.1:${config.MODEL_PORT}`
   }
 }
-

@@ -6,6 +6,7 @@ import {
   InternalError, RouteNotFoundError, UNCLASSIFIED_CODE, UriTooLongError, errorBody
 } from './errors.js'
 import { SECURITY_HEADERS } from './lib/security-headers.js'
+import { pathOf } from './lib/url-path.js'
 
 export interface ErrorHandlerOptions {
   /** Runs before the not-found answer: the gateway passes its rate limiter, so unknown paths count against the client. */
@@ -28,7 +29,7 @@ export function installErrorHandlers (app: FastifyInstance, opts: ErrorHandlerOp
 
   app.setNotFoundHandler({ preHandler: opts.notFoundPreHandler }, (request, reply) => {
     // The path only: a query string may carry a token a client put there by mistake.
-    const path = request.url.split('?')[0].slice(0, 200)
+    const path = pathOf(request.url).slice(0, 200)
     request.log.debug({ method: request.method, path }, 'no such route') // the access line has the 404
     return reply.code(404).send(errorBody(new RouteNotFoundError(request.method, path)))
   })

@@ -1,6 +1,7 @@
 import pino from 'pino'
 import type { FastifyRequest, FastifyServerOptions } from 'fastify'
 import type { GatewayConfig } from './config.js'
+import { pathOf } from './lib/url-path.js'
 
 /**
  * The gateway's logger: pino writing to stdout asynchronously (SonicBoom, sync: false), so a line never blocks the
@@ -15,7 +16,7 @@ export function gatewayLogger (config: GatewayConfig): NonNullable<FastifyServer
     serializers: {
       req: (req) => {
         const request = req as unknown as FastifyRequest
-        return { method: request.method, url: request.url.split('?')[0], host: request.host, remoteAddress: request.ip, remotePort: request.socket?.remotePort }
+        return { method: request.method, url: pathOf(request.url), host: request.host, remoteAddress: request.ip, remotePort: request.socket?.remotePort }
       }
     }
   }

@@ -50,8 +50,11 @@ export async function startGateway (config: GatewayConfig, onClosed: () => void 
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   // workers.ts imports this file: awaiting it at the top level here would make that import wait on itself.
-  void startConfigOrExit('gateway', (config) => config.HOST).then(async (config) => {
+  startConfigOrExit('gateway', (config) => config.HOST).then(async (config) => {
     const { runGateway } = await import('./workers.js')
     await runGateway(config)
+  }).catch((err: unknown) => {
+    console.error('gateway: failed to start:', err)
+    process.exit(1)
   })
 }

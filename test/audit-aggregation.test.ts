@@ -69,8 +69,13 @@ t.test('a flood through the gateway (Redis mode): one key far over its limit wri
   const redis = await redisFor(t)
   const stubs = await stubsFor(t)
   const gateway = await gatewayProcessFor(t, {
-    ...stubs.gatewayEnv, REDIS_URL: redis.url, AUDIT_LOG_PATH: path, LOG_LEVEL: 'warn',
-    RATE_LIMIT_DEMO_MAX: '5', RATE_LIMIT_DEMO_WINDOW_MS: '600000', AUDIT_DENIAL_FLUSH_MS: '200'
+    ...stubs.gatewayEnv,
+    REDIS_URL: redis.url,
+    AUDIT_LOG_PATH: path,
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_DEMO_MAX: '5',
+    RATE_LIMIT_DEMO_WINDOW_MS: '600000',
+    AUDIT_DENIAL_FLUSH_MS: '200'
   })
   const pool = new Pool(gateway.url, { connections: 16 })
   t.teardown(() => pool.destroy())

@@ -172,7 +172,10 @@ export async function startStubs (env = {}) {
   }
   const [auth, user, order, model] = settled.map((s) => s.value)
   return {
-    auth, user, order, model,
+    auth,
+    user,
+    order,
+    model,
     /** Env that points a gateway at these stubs, with their credential. */
     gatewayEnv: { AUTH_URL: auth.url, USER_URL: user.url, ORDER_URL: order.url, MODEL_URL: model.url, STUB_CREDENTIAL: env.STUB_CREDENTIAL ?? LAB_STUB_CREDENTIAL },
     async stop () { await Promise.all([auth.stop(), user.stop(), order.stop(), model.stop()]) }

@@ -17,7 +17,8 @@ export function metricsSource (registry: promClient.Registry): () => Promise<str
   if (!cluster.isWorker) return () => registry.metrics()
   // The primary asks each worker for this registry (not prom-client's global one) as JSON, then sums them.
   promClient.AggregatorRegistry.setRegistries([registry])
-  void new promClient.AggregatorRegistry() // installs the worker's answer to the primary's requests
+  // eslint-disable-next-line no-new -- constructing it installs the worker's answer to the primary's requests
+  new promClient.AggregatorRegistry()
   let nextId = 0
   const waiting = new Map<number, { resolve: (text: string) => void, reject: (err: Error) => void }>()
   process.on('message', (message: MetricsResponse) => {

@@ -1,12 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import { bearerToken } from './jwt.js'
+import { isLoopback } from './loopback.js'
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1'])
 // Headers a proxy adds: on a loopback peer they mean the peer is a proxy relaying someone else, not the operator.
 const FORWARDING = ['x-forwarded-for', 'forwarded', 'x-real-ip']
-
-export const isLoopback = (address: string | undefined): boolean => LOOPBACK.has(address ?? '')
 
 /**
  * The operator on this machine: the peer is loopback, the client address after TRUST_PROXY is loopback, and no

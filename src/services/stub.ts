@@ -8,6 +8,8 @@ import { installErrorHandlers } from '../error-handler.js'
 import type { GatewayConfig } from '../config.js'
 import { createRedisClient, waitForRedis, type RedisClient } from '../lib/redis-client.js'
 import { CREDENTIAL_HEADER, startConfigOrExit, type WithSecrets } from '../lib/start-secrets.js'
+import { isLoopback } from '../lib/loopback.js'
+import { pathOf } from '../lib/url-path.js'
 
 export type FaultMode = 'ok' | 'fail' | 'slow' | 'hang'
 
@@ -20,7 +22,6 @@ export interface StubOptions {
   credential: string
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1'])
 const UNCOUNTED = new Set(['/__fault', '/health', '/metrics'])
 // Open without the credential: liveness (compose healthchecks) and the fault admin (STUB_FAULTS=1, loopback peers).
 const OPEN = new Set(['/__fault', '/health'])
@@ -40,7 +41,7 @@ export async function createStubApp (name: string, opts: StubOptions) {
   const expected = Buffer.from(opts.credential)
   app.addHook('onRequest', (request, _reply, done) => {
     // By path when no route matched: /__fault without STUB_FAULTS answers its 404, as without the credential check.
-    if (OPEN.has(request.routeOptions.url ?? request.url.split('?')[0])) return done()
+    if (OPEN.has(request.routeOptions.url ?? pathOf(request.url))) return done()
     // Prometheus can send a bearer token but no custom header on the Prometheus 2.x this lab checks with.
     const bearer = request.headers.authorization
     const given = request.headers[CREDENTIAL_HEADER] ?? (bearer?.startsWith('Bearer ') ? bearer.slice(7) : undefined)
@@ -65,7 +66,7 @@ export async function createStubApp (name: string, opts: StubOptions) {
       delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 }))
     }, { additionalProperties: false })
     const loopbackOnly = async (request: { socket: { remoteAddress?: string } }) => {
-      if (!LOOPBACK.has(request.socket.remoteAddress ?? '')) throw new ForbiddenError('fault admin answers loopback clients only')
+      if (!isLoopback(request.socket.remoteAddress)) throw new ForbiddenError('fault admin answers loopback clients only')
     }
     app.get('/__fault', { onRequest: loopbackOnly }, async () => ({ mode: fault.mode, delayMs: fault.delayMs, served: fault.served }))
     app.post('/__fault', { onRequest: loopbackOnly, schema: { body: FaultBody } }, async (request) => {

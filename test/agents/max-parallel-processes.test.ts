@@ -9,7 +9,11 @@ t.test('12 concurrent streamed calls of one agent over two gateway processes, ma
   const model = await startStub('model', { MODEL_CHUNK_DELAY_MS: '250' })
   t.teardown(() => model.stop())
   const env = {
-    AGENT_AUTH: 'key', ADMIN_TOKEN, REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '5000', MODEL_URL: model.url,
+    AGENT_AUTH: 'key',
+    ADMIN_TOKEN,
+    REDIS_URL: redis.url,
+    REDIS_COMMAND_TIMEOUT_MS: '5000',
+    MODEL_URL: model.url,
     AGENT_TIERS: JSON.stringify({ three: { maxParallel: 3, capacity: 100000, maxTokensPerRequest: 64 } })
   }
   const gateways = await Promise.all([gatewayProcessFor(t, env), gatewayProcessFor(t, env)])

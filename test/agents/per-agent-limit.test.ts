@@ -7,8 +7,14 @@ import { ADMIN_TOKEN, spendOver } from './helper.js'
 t.test('300 keyed agents from one address, per-address limit 5: every agent gets its own quota (Redis, process)', async (t) => {
   const redis = await redisFor(t)
   const gateway = await gatewayProcessFor(t, {
-    AGENT_AUTH: 'key', REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '5000', ADMIN_TOKEN, RATE_LIMIT_MAX: '5',
-    AGENT_QUOTA_CAPACITY: '3', AGENT_QUOTA_REFILL_PER_SECOND: '0.001', AGENT_QUOTA_REQUESTS_PER_MINUTE: '10'
+    AGENT_AUTH: 'key',
+    REDIS_URL: redis.url,
+    REDIS_COMMAND_TIMEOUT_MS: '5000',
+    ADMIN_TOKEN,
+    RATE_LIMIT_MAX: '5',
+    AGENT_QUOTA_CAPACITY: '3',
+    AGENT_QUOTA_REFILL_PER_SECOND: '0.001',
+    AGENT_QUOTA_REQUESTS_PER_MINUTE: '10'
   })
   // Keys go straight into the shared store (the admin API sits behind the address limit, which this test exhausts).
   const app = await build(t, { AGENT_AUTH: 'key', REDIS_URL: redis.url })

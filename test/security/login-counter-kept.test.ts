@@ -23,8 +23,17 @@ async function gatewayWithLoginRoute (t: Test, redisUrl?: string) {
   await app.register(authentication, { secret: JWT_SECRET, ttlSeconds: 3600 })
   await app.register(redis, { url: redisUrl, connectTimeoutMs: 1000, commandTimeoutMs: 2000 })
   await app.register(rateLimit, {
-    max: 1_000_000, windowMs: 60_000, keyBy: 'user', loginMax: 10, loginWindowMs: 3_600_000, demoMax: 5, demoWindowMs: 10_000,
-    ipMax: 1_000_000, loginIpMax: 1_000_000, loginAccountMax: 1_000_000, failOpen: true
+    max: 1_000_000,
+    windowMs: 60_000,
+    keyBy: 'user',
+    loginMax: 10,
+    loginWindowMs: 3_600_000,
+    demoMax: 5,
+    demoWindowMs: 10_000,
+    ipMax: 1_000_000,
+    loginIpMax: 1_000_000,
+    loginAccountMax: 1_000_000,
+    failOpen: true
   })
   // The ip:username limiter alone (the route's config.rateLimit), as routes/auth/index.ts declares it.
   app.post('/auth/login', { config: { rateLimit: app.routeRateLimits.login } }, async (_request, reply) => reply.code(401).send({ wrong: true }))

@@ -9,8 +9,13 @@ t.test('2 workers on one Redis: exact limits, exact summed /metrics counters, on
   const stubs = await stubsFor(t)
   const MAX = 25
   const gateway = await gatewayProcessFor(t, {
-    ...stubs.gatewayEnv, REDIS_URL: redis.url, GATEWAY_WORKERS: '2', LOG_LEVEL: 'info',
-    RATE_LIMIT_DEMO_MAX: String(MAX), RATE_LIMIT_DEMO_WINDOW_MS: '600000', AUDIT_LOG_PATH: '/dev/null'
+    ...stubs.gatewayEnv,
+    REDIS_URL: redis.url,
+    GATEWAY_WORKERS: '2',
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_DEMO_MAX: String(MAX),
+    RATE_LIMIT_DEMO_WINDOW_MS: '600000',
+    AUDIT_LOG_PATH: '/dev/null'
   }, { output: 'capture', timeoutMs: 60_000 })
   await waitForWorkers(gateway.process.pid!, 2)
 

@@ -22,7 +22,10 @@ export async function buildModelService (config: Pick<GatewayConfig, 'MODEL_CHUN
     const created = Math.floor(Date.now() / 1000)
     if (body.stream !== true) {
       return {
-        id, object: 'chat.completion' as const, created, model: body.model,
+        id,
+        object: 'chat.completion' as const,
+        created,
+        model: body.model,
         choices: [{ index: 0, message: { role: 'assistant' as const, content: words.join(' ') }, finish_reason: finishReason }],
         usage
       }
