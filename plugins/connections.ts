@@ -46,9 +46,11 @@ export default fp(async function connections (fastify: FastifyInstance, opts: Co
   fastify.server.on('checkExpectation', expectationFailedHandler)
 
   let closing = false
+  let closingSince = Infinity // performance.now() when close began, the clock of reply.elapsedTime
   let sweep: NodeJS.Timeout | undefined
   fastify.addHook('preClose', (done) => {
     closing = true
+    closingSince = performance.now()
     // Node closes only the sockets idle at close(); an answer on the wire then leaves its socket idle later: sweep.
     sweep = setInterval(() => fastify.server.closeIdleConnections(), IDLE_SWEEP_MS)
     done()
@@ -65,7 +67,8 @@ export default fp(async function connections (fastify: FastifyInstance, opts: Co
     tracked.add(request)
     inFlight++
     // A request read after close began (on a kept-alive socket) is refused in the JSON shape; Fastify's own 503 has none.
-    if (closing) {
+    // One routed before (still in an earlier onRequest hook, e.g. the limiter's Redis call, when close began) finishes.
+    if (closing && performance.now() - reply.elapsedTime >= closingSince) {
       reply.header('retry-after', 1)
       done(new ShuttingDownError())
       return

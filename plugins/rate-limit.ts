@@ -76,7 +76,7 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
     global: true,
     // --- agents: a request with a valid agent key (request.agent, plugins/agent-keys.ts) is counted per agent at its
     // tier's requests per minute instead of per client, so 10 000 agents behind one address each get their own limit.
-    // When RATE_LIMIT_IP_MAX's address ceiling lands, its allowList lets `request.agent !== undefined` through as well.
+    // The address ceiling's allowList lets those requests through too (skipsAddressCeiling).
     max: (request) => request.agent !== undefined ? fastify.agentTiers.get(request.agent.tier).requestsPerMinute : opts.max,
     timeWindow: (request) => request.agent !== undefined ? 60_000 : opts.windowMs,
     store: Store,
@@ -147,4 +147,5 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
       keyGenerator: (request) => `lu:${(request.body as { username?: string } | undefined)?.username ?? ''}`
     }))
   })
-}, { name: 'rate-limit', dependencies: ['redis', 'metrics', 'audit-log', 'authentication', 'agent-keys'] })
+// 'agent-keys' is not a dependency: without it request.agent is never set (src/app.ts registers it before this one).
+}, { name: 'rate-limit', dependencies: ['redis', 'metrics', 'audit-log', 'authentication'] })

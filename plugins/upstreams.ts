@@ -142,8 +142,18 @@ function createUpstreams (opts: UpstreamsOptions) {
         }, new BufferedCall(name, timeoutMs, opts.maxBodyBytes, resolve, reject))
       })
     },
-    /** The upstream's pool and deadline, for callers that stream an answer instead of buffering it (the model route). */
-    pool: (name: UpstreamName) => ({ pool: pools.get(name)!, timeoutMs: opts.targets[name].timeoutMs }),
+    /**
+     * The upstream's pool and deadline, for callers that stream an answer instead of buffering it (the model route);
+     * `withCredential` adds the stubs' credential to the headers they send, as `call` does.
+     */
+    pool: (name: UpstreamName) => ({
+      pool: pools.get(name)!,
+      timeoutMs: opts.targets[name].timeoutMs,
+      withCredential (headers: Record<string, string>): Record<string, string> {
+        if (opts.credential !== undefined) headers[CREDENTIAL_HEADER] = opts.credential
+        return headers
+      }
+    }),
     async close () {
       await Promise.all([...pools.values()].map((pool) => pool.close()))
     }

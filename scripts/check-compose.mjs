@@ -22,7 +22,7 @@ const SCHEMA = join(ROOT, 'scripts', 'schemas', 'compose-spec.json')
 const GRAFANA_SCHEMA_VERSION = { '13.2.0': 42 }
 const MIN_SCHEMA_VERSION = 36
 // Services built from this repository's Dockerfile: their environment must be what src/config.ts reads.
-const NODE_SERVICES = ['gateway', 'auth', 'user', 'order']
+const NODE_SERVICES = ['gateway', 'auth', 'user', 'order', 'model']
 
 const failures = []
 const fail = (msg) => { failures.push(msg); console.log(`FAIL ${msg}`) }

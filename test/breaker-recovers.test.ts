@@ -93,7 +93,7 @@ t.test('ThresholdBreaker alone (plain async functions)', async (t) => {
     t.same(transitions, ['open', 'half_open', 'open', 'half_open', 'open', 'half_open', 'closed'])
   })
 
-  t.test('the owned state machine: a BreakerOpenError, stale trials ignored, a filtered error is an answer', async (t) => {
+  t.test('the owned state machine: a BreakerOpenError, stale trials ignored, a filtered error counts neither way', async (t) => {
     const clientError = Object.assign(new Error('client'), { statusCode: 409 })
     const { breaker, transitions, ok, boom } = breakerFor(t, (err) => err !== clientError)
     for (let i = 0; i < 3; i++) await t.rejects(breaker.fire(boom))
@@ -113,10 +113,12 @@ t.test('ThresholdBreaker alone (plain async functions)', async (t) => {
     t.equal(breaker.state, 'open', 'the failed probe reopened it')
     await toHalfOpen(breaker)
     await t.rejects(breaker.fire(async () => { throw clientError }), clientError, 'a filtered error is passed on')
-    t.equal(breaker.state, 'half_open', 'and counts as an answer, not a failure')
+    t.equal(breaker.state, 'half_open', 'and counts neither as a failure nor as a success (a request never sent)')
     t.equal(await breaker.fire(ok), 'ok')
     t.equal(await breaker.fire(ok), 'ok')
-    t.equal(breaker.state, 'closed', 'filtered error + 2 successes = 3 answers close it')
+    t.equal(breaker.state, 'half_open', 'filtered error + 2 successes: still one success short')
+    t.equal(await breaker.fire(ok), 'ok')
+    t.equal(breaker.state, 'closed', '3 successes close it')
     t.same(transitions, ['open', 'half_open', 'open', 'half_open', 'closed'])
   })
 

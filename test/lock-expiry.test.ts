@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { Gateway } from '../src/app.js'
-import { build, JWT_SECRET, login, redisFor, sample, servedCount, setFault, startStub, stubsFor, waitFor } from './helper.js'
+import { build, JWT_SECRET, LAB_STUB_CREDENTIAL, login, redisFor, sample, servedCount, setFault, startStub, stubsFor, waitFor } from './helper.js'
 
 // A lock outlived by its holder expires; the next request may proceed, and fencing makes the stale holder's late
 // write fail at the stub. Redis down fails closed. A client that goes away releases its lock.
@@ -78,6 +78,9 @@ for (const mode of ['embedded', 'redis'] as const) {
   })
 }
 
+// The stubs answer the gateway's credential only (security issue 12, finding 7); this test stands in for the gateway.
+const internal = { 'x-gateway-credential': LAB_STUB_CREDENTIAL }
+
 t.test('the stubs refuse a write whose x-fencing-token is older than the last accepted one (memory and Redis stubs)', async (t) => {
   const redisStubEnv = { JWT_SECRET, STUB_FAULTS: '1', REDIS_URL: redis.url }
   const [redisUser, redisOrder] = await Promise.all([startStub('user', redisStubEnv), startStub('order', redisStubEnv)])
@@ -86,7 +89,7 @@ t.test('the stubs refuse a write whose x-fencing-token is older than the last ac
   for (const [mode, userStub, orderStub] of [['memory', stubs.user, stubs.order], ['redis', redisUser, redisOrder]] as const) {
     const user = `load_test_fence_${mode}`
     async function write (path: string, body: unknown, token?: string) {
-      const res = await fetch(`${userStub.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { 'x-fencing-token': token }) }, body: JSON.stringify(body) })
+      const res = await fetch(`${userStub.url}${path}`, { method: 'POST', headers: { ...internal, 'content-type': 'application/json', ...(token === undefined ? {} : { 'x-fencing-token': token }) }, body: JSON.stringify(body) })
       return { status: res.status, body: await res.json() }
     }
     t.same(await write(`/users/${user}/deposit`, { amount: 10 }, '5'), { status: 200, body: { id: user, balance: 10 } }, `${mode}: token 5 accepted`)
@@ -97,17 +100,17 @@ t.test('the stubs refuse a write whose x-fencing-token is older than the last ac
     t.same(await write(`/users/${user}/deposit`, { amount: 10 }, '1777000000000000'), { status: 200, body: { id: user, balance: 40 } }, `${mode}: a 16-digit token is fine`)
     t.same(await write(`/users/${user}/deposit`, { amount: 10 }, '1776999999999999'), { status: 409, body: stale(user) }, `${mode}: and one below it is stale`)
     t.same(await write(`/users/${user}/deposit`, { amount: 10 }, 'abc'), { status: 400, body: { statusCode: 400, error: 'Bad Request', message: 'x-fencing-token must be a positive integer', code: 'GW_BAD_REQUEST' } })
-    const balance = await (await fetch(`${userStub.url}/users/${user}`)).json()
+    const balance = await (await fetch(`${userStub.url}/users/${user}`, { headers: internal })).json()
     t.same(balance, { id: user, balance: 40 }, `${mode}: refused writes changed nothing`)
 
     const order = { userId: user, item: 'pen', quantity: 1, unitPrice: 100 }
     const create = async (token: string) => {
-      const res = await fetch(`${orderStub.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-fencing-token': token }, body: JSON.stringify(order) })
+      const res = await fetch(`${orderStub.url}/orders`, { method: 'POST', headers: { ...internal, 'content-type': 'application/json', 'x-fencing-token': token }, body: JSON.stringify(order) })
       return { status: res.status, body: await res.json() }
     }
     t.equal((await create('5')).status, 201, `${mode}: order with token 5 created`)
     t.same(await create('4'), { status: 409, body: stale(user) }, `${mode}: order with token 4 is stale`)
-    const listed = await (await fetch(`${orderStub.url}/users/${user}/orders`)).json()
+    const listed = await (await fetch(`${orderStub.url}/users/${user}/orders`, { headers: internal })).json()
     t.equal(listed.length, 1, `${mode}: only the fenced-in order exists`)
   }
 })

@@ -50,6 +50,7 @@ for (const mode of ['embedded', 'redis'] as const) {
       ...redisEnv,
       AUDIT_LOG_PATH: '/dev/null',
       RATE_LIMIT_MAX: '100000',
+      RATE_LIMIT_LOGIN_ACCOUNT_MAX: '1000000', // the ip:username login limiter alone: the per-account one has its own test
       RATE_LIMIT_DEMO_MAX: '3',
       RATE_LIMIT_DEMO_WINDOW_MS: '600000',
       RATE_LIMIT_LOGIN_MAX: '4',

@@ -18,7 +18,7 @@ t.test('2 × 300 concurrent requests for one key at limit 100: exactly 100 admit
   const redis = await redisFor(t)
   // A generous command timeout: on a loaded CI box a reply late by 500 ms would fail over to the local fallback
   // (by design) and admit extra requests; exactness is what this test is about, the outage test covers timeouts.
-  const env = { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '5000', RATE_LIMIT_MAX: '100', RATE_LIMIT_WINDOW_MS: '60000' }
+  const env = { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '5000', RATE_LIMIT_MAX: '100', RATE_LIMIT_WINDOW_MS: '60000', RATE_LIMIT_IP_MAX: '1000000' } // the per-user layer alone: the address layer has test/security/address-ceiling
   const gateways = await Promise.all([gatewayProcessFor(t, env), gatewayProcessFor(t, env)])
 
   // Every request comes from 127.0.0.1 without a token, so all 600 count against the one key ip:127.0.0.1.
@@ -56,6 +56,7 @@ t.test('token bucket across 2 processes: never more spent than capacity + refill
     REDIS_COMMAND_TIMEOUT_MS: '5000',
     RATE_LIMIT_MAX: '100000',
     AGENT_QUOTA_CAPACITY: String(capacity),
+    AGENT_QUOTA_MAX_PARALLEL: '1000', // concurrent requests of one agent: its bucket decides, not the in-flight cap
     AGENT_QUOTA_REFILL_PER_SECOND: String(refillPerSecond),
     AGENT_QUOTA_MAX_TOKENS_PER_REQUEST: '5'
   }

@@ -29,8 +29,10 @@ t.test('on a 3-master cluster', async (t) => {
     // Generous: a late reply on a loaded box would fail over to the local limiter and blur exactness.
     REDIS_COMMAND_TIMEOUT_MS: '5000',
     RATE_LIMIT_MAX: '20',
+    RATE_LIMIT_IP_MAX: '1000000', // the per-user layer alone: the address layer has test/security/address-ceiling
     RATE_LIMIT_WINDOW_MS: '60000',
     AGENT_QUOTA_CAPACITY: '30',
+    AGENT_QUOTA_MAX_PARALLEL: '1000', // concurrent requests of one agent: its bucket decides, not the in-flight cap
     AGENT_QUOTA_REFILL_PER_SECOND: '0.001',
     AGENT_QUOTA_MAX_TOKENS_PER_REQUEST: '3',
     LOCK_TTL_MS: '5000'
@@ -80,7 +82,7 @@ t.test('on a 3-master cluster', async (t) => {
       t.equal(mine.filter((r) => r.status === 200).length, 30, `${agentId}: exactly the capacity spent`)
       t.equal(mine.filter((r) => r.status === 429).length, 30, `${agentId}: the rest refused`)
       const quota = await call(gateways[0], `/api/quota/${agentId}`, { token: sign(`cl_reader_${agentId}`) })
-      t.same({ ...quota.body, fullInMs: undefined }, { agentId, capacity: 30, remaining: 0, refillPerSecond: 0.001, fullInMs: undefined })
+      t.same({ ...quota.body, fullInMs: undefined }, { agentId, tier: 'default', capacity: 30, remaining: 0, refillPerSecond: 0.001, fullInMs: undefined })
     }
     const refusal = results.find((r) => r.status === 429)!
     t.same(refusal.body.code, 'GW_QUOTA_EXCEEDED')

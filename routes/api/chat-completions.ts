@@ -76,7 +76,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
   }
 
   async function streamed (request: FastifyRequest, reply: FastifyReply, body: ChatRequestBody, reservation: Reservation) {
-    const { pool, timeoutMs } = fastify.upstreams.pool('model')
+    const { pool, timeoutMs, withCredential } = fastify.upstreams.pool('model')
     // The deadline covers the whole exchange, the stream included, so a model that stalls mid-answer is cut off.
     const abort = new AbortController()
     const timer = setTimeout(() => abort.abort(new UpstreamDeadlineError('model', timeoutMs)), timeoutMs)
@@ -86,7 +86,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
         const res = await pool.request({
           method: 'POST',
           path: MODEL_PATH,
-          headers: fastify.upstreamHeaders(request, true),
+          headers: withCredential(fastify.upstreamHeaders(request, true)),
           body: upstreamBody(body, reservation.reserved),
           signal: abort.signal,
           headersTimeout: timeoutMs,

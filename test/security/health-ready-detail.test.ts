@@ -5,8 +5,8 @@ import t from 'tap'
 import { build } from '../helper.js'
 
 const METRICS_TOKEN = 'metrics-token-0123456789-abcdef'
-const ADMIN_TOKEN = 'admin-token-0123456789-abcdefgh'
-const detail = { status: 'ok', redis: 'not_configured', upstreams: { auth: { breaker: 'closed' }, user: { breaker: 'closed' }, order: { breaker: 'closed' } } }
+const ADMIN_TOKEN = 'admin-token-0123456789-abcdefghijklmn'
+const detail = { status: 'ok', redis: 'not_configured', upstreams: { auth: { breaker: 'closed' }, user: { breaker: 'closed' }, order: { breaker: 'closed' }, model: { breaker: 'closed' } } }
 
 t.test('/health/ready: status for everyone, detail for trusted callers', async (t) => {
   const app = await build(t, { METRICS_TOKEN, ADMIN_TOKEN })

@@ -83,12 +83,9 @@ function isFull (state: BucketState, at: number, rates: BucketRates): boolean {
   return at >= state.updatedAt && state.units + (at - state.updatedAt) * rates.unitsPerMs >= rates.capacityUnits
 }
 
-// Same arithmetic as src/lib/token-bucket.ts, in one atomic step. ARGV[4] empty: use the Redis server clock.
-// Returns {allowed, units after, lag}: lag > 0 when the clock is behind the latest instant the bucket has seen.
-const CONSUME_LUA = `
-local capacity = tonumber(ARGV[1])
-local rate = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
+// The bucket's state refilled up to now (ARGV[1] capacity, ARGV[2] rate and ARGV[4] the clock, empty for the Redis
+// server's), shared by both scripts: sets `capacity`-bounded `units` and `updated`.
+const REFILL_LUA = `
 local now = tonumber(ARGV[4])
 if now == nil then
   local t = redis.call('TIME')
@@ -105,7 +102,15 @@ local elapsed = now - updated
 if elapsed < 0 then elapsed = 0 end
 units = math.min(capacity, units + elapsed * rate)
 if now > updated then updated = now end
-local allowed = 0
+`
+
+// Same arithmetic as src/lib/token-bucket.ts, in one atomic step. ARGV[4] empty: use the Redis server clock.
+// Returns {allowed, units after, lag}: lag > 0 when the clock is behind the latest instant the bucket has seen.
+const CONSUME_LUA = `
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+${REFILL_LUA}local allowed = 0
 if cost > 0 and units >= cost then
   units = units - cost
   allowed = 1
@@ -128,23 +133,7 @@ end
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local delta = tonumber(ARGV[3])
-local now = tonumber(ARGV[4])
-if now == nil then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local state = redis.call('HMGET', KEYS[1], 'n', 'u')
-local units = tonumber(state[1])
-local updated = tonumber(state[2])
-if units == nil or updated == nil then
-  units = capacity
-  updated = now
-end
-local elapsed = now - updated
-if elapsed < 0 then elapsed = 0 end
-units = math.min(capacity, units + elapsed * rate)
-if now > updated then updated = now end
-units = math.min(capacity, units + delta)
+${REFILL_LUA}units = math.min(capacity, units + delta)
 redis.call('HSET', KEYS[1], 'n', units, 'u', updated)
 redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - units) / rate) + (updated - now) + tonumber(ARGV[5]))
 return {units, updated - now}
