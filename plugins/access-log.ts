@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { pathOf } from '../src/lib/url-path.js'
 
 export interface AccessLogOptions { enabled: boolean }
 
@@ -12,7 +13,7 @@ export default fp(async function accessLog (fastify: FastifyInstance, opts: Acce
   // requests a gateway had read before it began to close. Not registered at all above debug.
   if (fastify.log.level === 'debug' || fastify.log.level === 'trace') {
     fastify.addHook('onRequest', (request, _reply, done) => {
-      request.log.debug({ method: request.method, url: request.url.split('?')[0].slice(0, 200) }, 'incoming request')
+      request.log.debug({ method: request.method, url: pathOf(request.url).slice(0, 200) }, 'incoming request')
       done()
     })
   }
@@ -21,7 +22,7 @@ export default fp(async function accessLog (fastify: FastifyInstance, opts: Acce
   fastify.addHook('onResponse', (request, reply, done) => {
     request.log.info({
       method: request.method,
-      route: request.routeOptions.url ?? request.url.split('?')[0].slice(0, 200),
+      route: request.routeOptions.url ?? pathOf(request.url).slice(0, 200),
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 100) / 100
     }, 'request')
