@@ -98,12 +98,12 @@ async function main () {
   const promPort = await freePort()
   const host = (url) => new URL(url).host
   const { jobs, scrapeIntervalS } = jobsFromComposeConfig({
-    gateway: host(gateway.url), auth: host(stubs.auth.url), user: host(stubs.user.url), order: host(stubs.order.url), localhost: `127.0.0.1:${promPort}`
+    gateway: host(gateway.url), auth: host(stubs.auth.url), user: host(stubs.user.url), order: host(stubs.order.url), model: host(stubs.model.url), localhost: `127.0.0.1:${promPort}`
   })
   const prometheus = await startPrometheus({ jobs, scrapeIntervalS, port: promPort })
   cleanups.push(() => prometheus.stop())
   const targetCount = Object.values(jobs).flat().length
-  log(`gateway ${gateway.url}, stubs ${[stubs.auth, stubs.user, stubs.order].map((s) => s.port).join('/')}, prometheus ${prometheus.url} (jobs ${Object.keys(jobs).join(', ')}, every ${scrapeIntervalS}s)`)
+  log(`gateway ${gateway.url}, stubs ${[stubs.auth, stubs.user, stubs.order, stubs.model].map((s) => s.port).join('/')}, prometheus ${prometheus.url} (jobs ${Object.keys(jobs).join(', ')}, every ${scrapeIntervalS}s)`)
   await waitFor(async () => {
     const { activeTargets } = await prom(prometheus.url, '/api/v1/targets', { state: 'active' })
     const down = activeTargets.filter((t) => t.health !== 'up')
