@@ -14,7 +14,7 @@ import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Pool } from 'undici'
-import { ROOT, reapOnExit, startRedis, startStub, startGateway, waitFor } from './lib/stack.mjs'
+import { LAB_STUB_CREDENTIAL, ROOT, reapOnExit, startRedis, startStub, startGateway, waitFor } from './lib/stack.mjs'
 import { createFleet, createPacer, send, runWorkers, sleep, table, percentile } from './lib/loadgen.mjs'
 import { reportPath, writeResultsPage } from './lib/report.mjs'
 
@@ -197,7 +197,8 @@ async function run () {
       f.repairedAt = Date.now()
       // The stubs keep their state in Redis too: the fault is over when they answer from it again.
       const probe = users[0].name
-      const serves = async (url) => (await fetch(url, { signal: AbortSignal.timeout(1000) })).status === 200
+      // Asked directly, as the gateway would: the stubs answer its credential only.
+      const serves = async (url) => (await fetch(url, { headers: { 'x-gateway-credential': LAB_STUB_CREDENTIAL }, signal: AbortSignal.timeout(1000) })).status === 200
       await waitFor(async () => await serves(`${stubs.user.url}/users/${probe}`) && await serves(`${stubs.order.url}/users/${probe}/orders`),
         { timeoutMs: 15_000, what: 'the stubs to serve from Redis again' })
       f.dependentsAt = Date.now()
@@ -290,7 +291,7 @@ async function readGroundTruth (users) {
   const orderPool = new Pool(stubs.order.url, { connections: 4 })
   try {
     const get = async (pool, path) => {
-      const res = await pool.request({ method: 'GET', path })
+      const res = await pool.request({ method: 'GET', path, headers: { 'x-gateway-credential': LAB_STUB_CREDENTIAL } })
       if (res.statusCode !== 200) throw new Error(`GET ${path} answered ${res.statusCode}`)
       return res.body.json()
     }
