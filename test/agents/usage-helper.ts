@@ -2,7 +2,7 @@
 // refill blurs the arithmetic) and keys issued in process.
 import type { Test } from 'tap'
 import type { Gateway } from '../../src/app.js'
-import { build, JWT_SECRET, startStub } from '../helper.js'
+import { build, JWT_SECRET, sample, startStub } from '../helper.js'
 import { ADMIN_TOKEN } from './helper.js'
 import { complete } from '../../src/services/model/completion.js'
 import type { ChatRequestBody } from '../../src/lib/chat.js'
@@ -54,5 +54,19 @@ export function longAnswerBody (maxTokens = 40, minWords = 30, extra: Record<str
   for (let i = 0; ; i++) {
     const messages = [{ role: 'user' as const, content: `tell me something long ${i}` }]
     if (complete({ model: 'fake', messages, max_tokens: maxTokens }).usage.completion_tokens >= minWords) return { model: 'fake', messages, max_tokens: maxTokens, ...extra }
+  }
+}
+
+// At least 8 chunks: with MODEL_CHUNK_DELAY_MS=1000 a stream lasts 8 s, so a kill or abort after its first chunk
+// lands mid-stream even on a loaded machine.
+export const longStreamBody = (extra: Record<string, unknown> = {}) => longAnswerBody(40, 30, extra)
+
+/** The usage counters of the default tier, as /metrics shows them. */
+export async function settledMetrics (app: Gateway) {
+  const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
+  return {
+    reserved: sample(text, 'gateway_agent_tokens_reserved_total', { tier: 'default' }),
+    debited: sample(text, 'gateway_agent_tokens_debited_total', { tier: 'default' }),
+    refunded: sample(text, 'gateway_agent_tokens_refunded_total', { tier: 'default' })
   }
 }

@@ -1,20 +1,7 @@
 // A model stub SIGKILLed mid-request or mid-stream: the reservation is refunded, exactly once.
 import t from 'tap'
-import { redisFor, sample, setFault, servedCount, waitFor } from '../helper.js'
-import { chat, keyFor, longAnswerBody, modelFor, remaining, usageGateway } from './usage-helper.js'
-
-// At least 8 chunks: with MODEL_CHUNK_DELAY_MS=1000 a stream lasts 8 s, so a kill or abort after its first chunk
-// lands mid-stream even on a loaded machine.
-const body = (extra: Record<string, unknown> = {}) => longAnswerBody(40, 30, extra)
-
-async function settledMetrics (app: Awaited<ReturnType<typeof usageGateway>>['app']) {
-  const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
-  return {
-    reserved: sample(text, 'gateway_agent_tokens_reserved_total', { tier: 'default' }),
-    debited: sample(text, 'gateway_agent_tokens_debited_total', { tier: 'default' }),
-    refunded: sample(text, 'gateway_agent_tokens_refunded_total', { tier: 'default' })
-  }
-}
+import { redisFor, setFault, servedCount, waitFor } from '../helper.js'
+import { chat, keyFor, longStreamBody as body, modelFor, remaining, settledMetrics, usageGateway } from './usage-helper.js'
 
 // Real processes on a shared 2-core box: give the file more than tap's default 120 s.
 t.setTimeout(300_000)
