@@ -32,16 +32,17 @@ declare module 'fastify' {
     routeRateLimits: Record<'login' | 'demo', RateLimitOptions>
     /** POST /auth/login's extra layers: per address when the headers arrive, per account once the body is parsed. */
     loginGuards: { onRequest: Hook, preHandler: Hook }
+    /** The per-address ceiling (RATE_LIMIT_IP_MAX), for handlers no route carries (the not-found handler). */
+    addressCeiling: Hook
   }
 }
 
 /**
- * Requests the per-address ceiling skips: routes that opted out of limits (health, metrics) and requests an agent API
- * key authenticated (their own quota applies; the 'agent-keys' plugin sets request.agent before this one runs).
+ * Requests the per-address ceiling skips (besides routes with `rateLimit: false`, which never get its hook): requests
+ * an agent API key authenticated (their own quota applies; the 'agent-keys' plugin sets request.agent in onRequest).
  */
 function skipsAddressCeiling (request: FastifyRequest): boolean {
-  return request.routeOptions.config.rateLimit === false ||
-    (request as { agent?: unknown }).agent !== undefined
+  return (request as { agent?: unknown }).agent !== undefined
 }
 
 export default fp(async function rateLimit (fastify: FastifyInstance, opts: RateLimitPluginOptions) {
@@ -104,14 +105,21 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
     const ip = request.ip ?? ''
     done(isIP(ip) === 0 ? new ClientAddressError(JSON.stringify(ip.slice(0, 64))) : undefined)
   })
-  // Layered as Kong/Envoy descriptors are: the address ceiling first, on every request (404s and logins included),
-  // then the route's own limit (per user, per ip:username, ...).
-  fastify.addHook('onRequest', enforce('address', fastify.createRateLimit({
+  // The address ceiling, after the route's own limit (per user, per agent, per login): its hook is appended to each
+  // route's onRequest here, behind the one @fastify/rate-limit's own onRoute hook (registered above) put there. So a
+  // request its own limit already refused (a flood, answered from the over-limit cache) costs no Redis round trip and
+  // does not use up the address's share for the other clients behind it; every request its limit admits counts.
+  const addressCeiling = enforce('address', fastify.createRateLimit({
     max: opts.ipMax,
     timeWindow: opts.windowMs,
     keyGenerator: (request) => `a:${request.ip}`,
     allowList: skipsAddressCeiling
-  })))
+  }))
+  fastify.addHook('onRoute', (route) => {
+    if (route.config?.rateLimit === false) return
+    route.onRequest = [...(route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]), addressCeiling]
+  })
+  fastify.decorate('addressCeiling', addressCeiling)
 
   // Every 503 carries Retry-After; the client reconnects to Redis within half a second.
   fastify.addHook('onError', async (_request, reply, error) => {

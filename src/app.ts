@@ -2,9 +2,10 @@
 // Within a phase the app-wide hooks run in registration order, then the route's own (from `config` via onRoute).
 //   connection    connections: per-address cap (CONNECTIONS_PER_IP_MAX); Node: REQUEST/HEADERS/KEEP_ALIVE_TIMEOUT_MS;
 //                 parser refusals and timeouts → clientErrorHandler; Expect → connections; router 400/414 → frameworkErrors
-//   onRequest     refuseAmbiguousHeaders → metrics (timer) → authentication (token → userId) → headers (request id,
-//                 security headers) → connections (in-flight count; 503 while closing) → route: rate-limit (global
-//                 limiter), the /metrics guard
+//   onRequest     refuseAmbiguousHeaders → metrics (timer) → authentication (token → userId) → agent-keys (key →
+//                 agent) → rate-limit (the client address is an IP) → headers (request id, security headers) →
+//                 connections (in-flight count; 503 while closing) → route: the route's own limit (per user, agent or
+//                 address), then the address ceiling (rate-limit); the login address guard; the /metrics guard
 //   preParsing    the body is read (BODY_LIMIT_BYTES); REQUEST_TIMEOUT_MS still runs
 //   preValidation TypeBox schemas; authentication (401 without a token)
 //   preHandler    authentication (403 not the owner) → route: login limiter (rate-limit), user-locks (acquire);
@@ -122,8 +123,8 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
     loginAccountMax: config.RATE_LIMIT_LOGIN_ACCOUNT_MAX,
     failOpen: config.RATE_LIMIT_ON_REDIS_ERROR === 'open'
   })
-  // After rate-limit: unknown paths count against the client's limit as routes do (@fastify/rate-limit's documented way).
-  installErrorHandlers(app, { notFoundPreHandler: app.rateLimit() })
+  // After rate-limit: unknown paths count against the client's limit and the address ceiling as routes do.
+  installErrorHandlers(app, { notFoundPreHandler: [app.rateLimit(), app.addressCeiling] })
   await app.register(headers, { rateLimitHeaders: config.RATE_LIMIT_HEADERS, defaultWindowMs: config.RATE_LIMIT_WINDOW_MS })
   await app.register(agentQuota, { now: overrides.quotaClock })
   const urls = upstreamUrls(config)

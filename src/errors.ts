@@ -9,8 +9,9 @@ export const ForbiddenError = createError('GW_FORBIDDEN', 'Not allowed: %s', 403
 export const NotFoundError = createError('GW_NOT_FOUND', '%s not found', 404)
 export const InsufficientFundsError = createError('GW_INSUFFICIENT_FUNDS', 'Balance of user %s is lower than the amount', 409)
 export const StaleFencingTokenError = createError('GW_STALE_FENCING_TOKEN', 'Write for user %s carries a fencing token older than the last accepted one; retry the operation', 409)
-export const RateLimitedError = createError('GW_RATE_LIMITED', 'Rate limit exceeded; retry in %s seconds', 429)
-export const QuotaExceededError = createError('GW_QUOTA_EXCEEDED', 'Agent %s asked for %s tokens, more than its bucket holds now; retry in %s seconds', 429)
+// Refusals of a flood are control flow, made thousands of times a second: no stack trace is captured for them.
+export const RateLimitedError = createError('GW_RATE_LIMITED', 'Rate limit exceeded; retry in %s seconds', 429, Error, false)
+export const QuotaExceededError = createError('GW_QUOTA_EXCEEDED', 'Agent %s asked for %s tokens, more than its bucket holds now; retry in %s seconds', 429, Error, false)
 export const BadGatewayError = createError('GW_BAD_GATEWAY', 'Upstream %s is unreachable or failed; retry later', 502)
 export const CircuitOpenError = createError('GW_CIRCUIT_OPEN', 'Upstream %s is failing and its circuit is open; retry after the Retry-After delay', 503)
 export const UserLockedError = createError('GW_USER_LOCKED', 'Another operation for user %s is in progress; retry after the Retry-After delay', 503)
@@ -45,5 +46,5 @@ export function errorBody (err: { statusCode?: number, code: string, message: st
 // --- agents (keys, tiers, admin API)
 export const AgentKeyRequiredError = createError('GW_AGENT_KEY_REQUIRED', 'Agent key required: %s', 401)
 export const AgentForbiddenError = createError('GW_AGENT_FORBIDDEN', 'Not allowed: %s', 403)
-export const AgentParallelLimitError = createError('GW_AGENT_PARALLEL_LIMIT', 'Agent %s already has %s requests in flight, the most its tier allows; retry when one finishes', 429)
+export const AgentParallelLimitError = createError('GW_AGENT_PARALLEL_LIMIT', 'Agent %s already has %s requests in flight, the most its tier allows; retry when one finishes', 429, Error, false)
 export const AdminUnauthorizedError = createError('GW_ADMIN_UNAUTHORIZED', 'Admin API: send "Authorization: Bearer <ADMIN_TOKEN>"', 401)
