@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import fastifyRateLimit, { type RateLimitOptions } from '@fastify/rate-limit'
 import { isIP } from 'node:net'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { ClientAddressError, RateLimitedError, RateLimitUnavailableError } from '../src/errors.js'
 import { createRateLimitStore } from '../src/lib/stores/rate-limit-store.js'
 
@@ -32,8 +32,12 @@ declare module 'fastify' {
     routeRateLimits: Record<'login' | 'demo', RateLimitOptions>
     /** POST /auth/login's extra layers: per address when the headers arrive, per account once the body is parsed. */
     loginGuards: { onRequest: Hook, preHandler: Hook }
-    /** The per-address ceiling (RATE_LIMIT_IP_MAX), for handlers no route carries (the not-found handler). */
-    addressCeiling: Hook
+    /** The per-address ceiling (RATE_LIMIT_IP_MAX) as [start, enforce], to put around a limiter no route carries. */
+    addressCeiling: [onRequestHookHandler, Hook]
+  }
+  interface FastifyRequest {
+    /** The address ceiling's count, started before the route's own limit and read after it. */
+    addressCount: ReturnType<Check> | undefined
   }
 }
 
@@ -48,7 +52,7 @@ function skipsAddressCeiling (request: FastifyRequest): boolean {
 export default fp(async function rateLimit (fastify: FastifyInstance, opts: RateLimitPluginOptions) {
   const { rateLimited, redisDegradation, redisDegraded } = fastify.gatewayMetrics
 
-  const Store = createRateLimitStore(fastify.sharedRedis, opts.failOpen, {
+  const { Store, knowsOver } = createRateLimitStore(fastify.sharedRedis, opts.failOpen, {
     degraded (err) {
       redisDegradation.inc({ event: 'degraded' })
       redisDegraded.set(1)
@@ -73,6 +77,7 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
   const clientKey = opts.keyBy === 'user'
     ? (request: FastifyRequest) => request.userId !== undefined ? `u:${request.userId}` : `ip:${request.ip}`
     : (request: FastifyRequest) => `ip:${request.ip}`
+  const ownKey = (request: FastifyRequest) => request.agent !== undefined ? `agent:${request.agent.agentId}` : clientKey(request)
   await fastify.register(fastifyRateLimit, {
     global: true,
     // --- agents: a request with a valid agent key (request.agent, plugins/agent-keys.ts) is counted per agent at its
@@ -82,7 +87,7 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
     timeWindow: (request) => request.agent !== undefined ? 60_000 : opts.windowMs,
     store: Store,
     // The user id when a valid token came with the request, else the client IP (trusted proxies per TRUST_PROXY).
-    keyGenerator: (request) => request.agent !== undefined ? `agent:${request.agent.agentId}` : clientKey(request),
+    keyGenerator: ownKey,
     errorResponseBuilder,
     onExceeded: onExceeded('global')
   })
@@ -105,21 +110,46 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
     const ip = request.ip ?? ''
     done(isIP(ip) === 0 ? new ClientAddressError(JSON.stringify(ip.slice(0, 64))) : undefined)
   })
-  // The address ceiling, after the route's own limit (per user, per agent, per login): its hook is appended to each
-  // route's onRequest here, behind the one @fastify/rate-limit's own onRoute hook (registered above) put there. So a
-  // request its own limit already refused (a flood, answered from the over-limit cache) costs no Redis round trip and
-  // does not use up the address's share for the other clients behind it; every request its limit admits counts.
-  const addressCeiling = enforce('address', fastify.createRateLimit({
+  // The address ceiling counts what reaches the store: its count is started just before the route's own limit and
+  // read just after it, so on the default path both go to Redis in one script call (BatchedRedisStore batches an
+  // event-loop turn) instead of two round trips one after the other. A client its own limit already refuses from
+  // the over-limit cache (a flood) is not counted: no Redis call, and its address keeps its share for the others.
+  const addressCheck = fastify.createRateLimit({
     max: opts.ipMax,
     timeWindow: opts.windowMs,
     keyGenerator: (request) => `a:${request.ip}`,
     allowList: skipsAddressCeiling
-  }))
+  })
+  const countAddress = (request: FastifyRequest) => {
+    const pending = addressCheck(request)
+    pending.catch(() => {}) // read by readAddressCeiling; unread when the route's own limit refused first
+    request.addressCount = pending
+  }
+  const startAddressCount: onRequestHookHandler = (request, _reply, done) => {
+    if (!knowsOver(ownKey(request))) countAddress(request)
+    done()
+  }
+  // Routes with limits of their own (login, demo) are counted at the address on every request.
+  const startAddressCountAlways: onRequestHookHandler = (request, _reply, done) => {
+    countAddress(request)
+    done()
+  }
+  const readAddressCeiling = enforce('address', (request) => {
+    const pending = request.addressCount!
+    request.addressCount = undefined
+    return pending
+  })
+  const enforceAddressCeiling: Hook = async (request, reply) => {
+    if (request.addressCount !== undefined) await readAddressCeiling(request, reply)
+  }
+  fastify.decorateRequest('addressCount', undefined)
   fastify.addHook('onRoute', (route) => {
     if (route.config?.rateLimit === false) return
-    route.onRequest = [...(route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]), addressCeiling]
+    const start = route.config?.rateLimit === undefined ? startAddressCount : startAddressCountAlways
+    route.onRequest = [start, ...(route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]), enforceAddressCeiling]
   })
-  fastify.decorate('addressCeiling', addressCeiling)
+  // The not-found handler's preHandler: [addressCeiling[0], app.rateLimit(), addressCeiling[1]] (src/app.ts).
+  fastify.decorate('addressCeiling', [startAddressCount, enforceAddressCeiling])
 
   // Every 503 carries Retry-After; the client reconnects to Redis within half a second.
   fastify.addHook('onError', async (_request, reply, error) => {

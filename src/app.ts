@@ -4,8 +4,9 @@
 //                 parser refusals and timeouts → clientErrorHandler; Expect → connections; router 400/414 → frameworkErrors
 //   onRequest     refuseAmbiguousHeaders → metrics (timer) → authentication (token → userId) → agent-keys (key →
 //                 agent) → rate-limit (the client address is an IP) → headers (request id, security headers) →
-//                 connections (in-flight count; 503 while closing) → route: the route's own limit (per user, agent or
-//                 address), then the address ceiling (rate-limit); the login address guard; the /metrics guard
+//                 connections (in-flight count; 503 while closing) → route: rate-limit (the address ceiling's count
+//                 starts; the route's own limit per user, agent or address; the ceiling is read: one Redis call for
+//                 both); the login address guard; the /metrics guard
 //   preParsing    the body is read (BODY_LIMIT_BYTES); REQUEST_TIMEOUT_MS still runs
 //   preValidation TypeBox schemas; authentication (401 without a token)
 //   preHandler    authentication (403 not the owner) → route: login limiter (rate-limit), user-locks (acquire);
@@ -124,7 +125,7 @@ export async function buildGateway (config: GatewayConfig, overrides: GatewayOve
     failOpen: config.RATE_LIMIT_ON_REDIS_ERROR === 'open'
   })
   // After rate-limit: unknown paths count against the client's limit and the address ceiling as routes do.
-  installErrorHandlers(app, { notFoundPreHandler: [app.rateLimit(), app.addressCeiling] })
+  installErrorHandlers(app, { notFoundPreHandler: [app.addressCeiling[0], app.rateLimit(), app.addressCeiling[1]] })
   await app.register(headers, { rateLimitHeaders: config.RATE_LIMIT_HEADERS, defaultWindowMs: config.RATE_LIMIT_WINDOW_MS })
   await app.register(agentQuota, { now: overrides.quotaClock })
   const urls = upstreamUrls(config)

@@ -18,6 +18,12 @@ export class OverLimitCache implements FastifyRateLimitStore {
 
   constructor (private readonly store: FastifyRateLimitStore, private readonly now: () => number = Date.now) {}
 
+  /** True while `key` is known over its limit: its next request will be refused from here, without the store. */
+  knowsOver (key: string): boolean {
+    const until = this.until.get(key)
+    return until !== undefined && until > this.now()
+  }
+
   incr (key: string, cb: IncrCallback, timeWindow: number, max: number): void {
     const until = this.until.get(key)
     if (until !== undefined) {

@@ -70,18 +70,41 @@ class FailoverStore implements FastifyRateLimitStore {
   }
 }
 
-export function createRateLimitStore (redis: RedisClient | undefined, failOpen: boolean, listener: DegradationListener): FastifyRateLimitStoreCtor {
+export interface RateLimitStores {
+  Store: FastifyRateLimitStoreCtor
+  /** True while the root limiter's key is known over its limit (answered from the over-limit cache, no store call). */
+  knowsOver (key: string): boolean
+}
+
+export function createRateLimitStore (redis: RedisClient | undefined, failOpen: boolean, listener: DegradationListener): RateLimitStores {
+  // @fastify/rate-limit constructs its store once (the root limiter); route limiters are its children.
+  let root: OverLimitCache | undefined
+  const knowsOver = (key: string) => root?.knowsOver(key) ?? false
   // In memory (and as Redis's fail-open fallback) a counter lives until its window ends; in Redis every counter is a
   // key with a PEXPIRE TTL, which only an eviction policy could drop early (run Redis with maxmemory-policy noeviction).
-  if (!redis) return WindowStore as unknown as FastifyRateLimitStoreCtor
-  const state: FailoverState = { degraded: false, probing: false, nextProbeAt: 0, lastError: undefined }
-  return class RedisFailoverStore extends FailoverStore {
-    constructor () {
-      // One script call per event-loop turn on a single node; a Cluster gets one call per key (keys span slots).
-      const store = redis instanceof Redis ? new BatchedRedisStore(redis, keys.rateLimitPrefix) : new RedisStore(false, false, redis, keys.rateLimitPrefix)
-      // A key over its limit is refused locally until its window resets: a flood costs no Redis round trip.
-      const primary = new OverLimitCache(store)
-      super(primary, new WindowStore(), failOpen, state, listener)
+  // A key over its limit is refused locally until its window resets, in both modes: a flood costs no store call.
+  if (!redis) {
+    return {
+      knowsOver,
+      Store: class MemoryStore extends OverLimitCache {
+        constructor () {
+          super(new WindowStore())
+          root ??= this
+        }
+      } as unknown as FastifyRateLimitStoreCtor
     }
-  } as unknown as FastifyRateLimitStoreCtor
+  }
+  const state: FailoverState = { degraded: false, probing: false, nextProbeAt: 0, lastError: undefined }
+  return {
+    knowsOver,
+    Store: class RedisFailoverStore extends FailoverStore {
+      constructor () {
+        // One script call per event-loop turn on a single node; a Cluster gets one call per key (keys span slots).
+        const store = redis instanceof Redis ? new BatchedRedisStore(redis, keys.rateLimitPrefix) : new RedisStore(false, false, redis, keys.rateLimitPrefix)
+        const primary = new OverLimitCache(store)
+        super(primary, new WindowStore(), failOpen, state, listener)
+        root ??= primary
+      }
+    } as unknown as FastifyRateLimitStoreCtor
+  }
 }
