@@ -1,0 +1,114 @@
+// Which part of the default path costs what: the same gateway (Redis mode, as the bench runs it) with one thing
+// switched off per variant, each measured with wrk in alternating rounds; prints req/s and CPU µs per request.
+//   node bench/investigate/ablate.mjs [--seconds=6] [--rounds=2] [--only=name,name] [--rate=N]
+// --rate=N: vegeta at N requests/s instead of wrk, printing latency percentiles (the bench's capacity figure).
+import { spawn } from 'node:child_process'
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { freePort, startGateway, startNodeProcess } from '../../scripts/lib/stack.mjs'
+import { JWT_SECRET, JWT_TTL_SECONDS, startBackends, sweepClients } from '../lib.mjs'
+
+const BENCH = dirname(fileURLToPath(import.meta.url))
+const OUT = join(BENCH, '..', '..', 'results', 'ablate')
+const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback
+const seconds = Number(arg('seconds', 6))
+const rounds = Number(arg('rounds', 2))
+const only = arg('only', '')
+const rate = Number(arg('rate', 0))
+const VEGETA = join(BENCH, '..', '..', '.cache', 'bin', 'vegeta')
+
+/** vegeta at `rate`/s: latency percentiles in ms and the 2xx share. */
+function vegeta (url, secs, tokensFile) {
+  const targets = readFileSync(tokensFile, 'utf8').split('\n').filter(Boolean).map((line) => {
+    const [id, token] = line.split(' ')
+    return `GET ${url}/users/${id}\nAuthorization: Bearer ${token}\n`
+  }).join('\n')
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', `"${VEGETA}" attack -rate=${rate}/s -duration=${secs}s -timeout=5s -keepalive=true -max-workers=2000 -lazy=false | "${VEGETA}" report -type=json`], { stdio: ['pipe', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.stdin.end(targets)
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`vegeta exited ${code}`))
+      const r = JSON.parse(out)
+      const ms = (k) => (r.latencies[k] / 1e6).toFixed(1)
+      resolve({ rps: r.throughput, us: 0, text: `p50 ${ms('50th')} p90 ${ms('90th')} p99 ${ms('99th')} max ${ms('max')} ms ok ${(r.success * 100).toFixed(1)} %` })
+    })
+  })
+}
+
+const VARIANTS = {
+  default: {},
+  'access log off': { ACCESS_LOG: 'off' },
+  'LOG_LEVEL=warn': { LOG_LEVEL: 'warn' },
+  embedded: { REDIS_URL: '' },
+  // Patched copies of dist/ (PATCH: [file, from, to]): a hook removed to see what it costs; never shipped.
+  'no address ceiling': { PATCH: [['plugins/rate-limit.js', 'route.onRequest = [', 'if (Math.random() > 2) route.onRequest = [']] },
+  'no route metrics': { PATCH: [['plugins/metrics.js', 'enabled: { histogram: true, summary: false }', 'enabled: false']] },
+  'no rate limits': { PATCH: [['plugins/rate-limit.js', 'route.onRequest = [', 'if (Math.random() > 2) route.onRequest = ['], ['plugins/rate-limit.js', 'global: true', 'global: false']] },
+  // Not the gateway: a bare Fastify + undici relay (floor-server.mjs), the floor under every variant above.
+  'bare fastify relay': { SCRIPT: 'floor' }
+}
+
+function wrk (url, secs, tokensFile) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', ['-t1', '-c50', `-d${secs}s`, '--timeout', '5s', '-s', join(BENCH, '..', 'wrk-clients.lua'), url, '--', tokensFile, 'many'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.once('exit', (code) => code === 0 ? resolve(JSON.parse(out.split('\n').find((l) => l.startsWith('BENCH ')).slice(6))) : reject(new Error(`wrk exited ${code}`)))
+  })
+}
+const cpu = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100 }
+
+mkdirSync(OUT, { recursive: true })
+const stops = []
+try {
+  const tokensFile = join(OUT, 'tokens.txt')
+  const { redis, stubs } = await startBackends({ tokensFile, embedded: false, stops })
+  const names = Object.keys(VARIANTS).filter((n) => !only || only.split(',').includes(n))
+  const results = Object.fromEntries(names.map((n) => [n, []]))
+  for (let round = 0; round < rounds; round++) {
+    for (const name of names) {
+      const env = { ...stubs.gatewayEnv, JWT_SECRET, JWT_TTL_SECONDS, REDIS_URL: redis.url, RATE_LIMIT_IP_MAX: '1000000000', AUDIT_LOG_PATH: join(OUT, 'audit.log'), LOG_LEVEL: 'info', ...VARIANTS[name] }
+      if (env.REDIS_URL === '') delete env.REDIS_URL
+      if (env.RATE_LIMIT_IP_MAX === '0') env.RATE_LIMIT_IP_MAX = '1000000000000'
+      let script
+      if (env.PATCH) {
+        const dir = join(OUT, `dist-${name.replaceAll(' ', '-')}`)
+        rmSync(dir, { recursive: true, force: true })
+        cpSync(join(BENCH, '..', '..', 'dist'), dir, { recursive: true })
+        for (const [file, from, to] of env.PATCH) {
+          const text = readFileSync(join(dir, file), 'utf8')
+          if (!text.includes(from)) throw new Error(`${name}: ${file} has no ${from}`)
+          writeFileSync(join(dir, file), text.replace(from, to))
+        }
+        script = join(dir, 'src', 'server.js')
+        delete env.PATCH
+      }
+      const gw = env.SCRIPT === 'floor'
+        ? { ...await startNodeProcess('gateway', join(BENCH, 'floor-server.mjs'), { ...env, PORT: String(await freePort()) }) }
+        : await startGateway(env, { script })
+      if (!gw.stop) gw.stop = async () => { gw.process.kill('SIGTERM'); await new Promise((resolve) => gw.process.once('exit', resolve)) }
+      try {
+        await sweepClients(gw.url, tokensFile)
+        await wrk(gw.url, 2, tokensFile)
+        const before = cpu(gw.process.pid)
+        if (rate) {
+          results[name].push(await vegeta(gw.url, seconds, tokensFile))
+          continue
+        }
+        const r = await wrk(gw.url, seconds, tokensFile)
+        const used = cpu(gw.process.pid) - before
+        results[name].push({ rps: r.requests / (r.durationUs / 1e6), us: used * 1e6 / r.requests })
+      } finally { await gw.stop() }
+    }
+  }
+  const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] }
+  for (const name of names) {
+    if (rate) { console.log(`${name.padEnd(22)} ${results[name].map((x) => x.text).join('  |  ')}`); continue }
+    console.log(`${name.padEnd(22)} ${results[name].map((x) => x.rps.toFixed(0)).join(' / ').padStart(20)} req/s   ${results[name].map((x) => x.us.toFixed(0)).join(' / ').padStart(12)} µs/req  (median ${median(results[name].map((x) => x.rps)).toFixed(0)} req/s)`)
+  }
+} finally {
+  for (const stop of stops.reverse()) await stop().catch(() => {})
+}
