@@ -21,8 +21,8 @@ const BENCH = dirname(fileURLToPath(import.meta.url))
 const ROOT = join(BENCH, '..')
 
 const PROFILES = {
-  full: { rounds: 3, warmupS: 5, wrkS: 10, floodS: 5, stepS: 5, rates: [500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000] },
-  ci: { rounds: 1, warmupS: 2, wrkS: 3, floodS: 2, stepS: 2, rates: [500, 1000, 2000, 4000] }
+  full: { rounds: 3, warmupS: 5, wrkS: 10, floodS: 5, stepS: 5, rates: [250, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000] },
+  ci: { rounds: 1, warmupS: 2, wrkS: 3, floodS: 2, stepS: 2, rates: [250, 500, 1000, 2000, 4000] }
 }
 const args = process.argv.slice(2)
 const profileName = args.includes('--short') || process.env.BENCH_PROFILE === 'ci' ? 'ci' : 'full'
@@ -348,7 +348,9 @@ async function main () {
   const goalList = goals(rows)
   const m = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), node: process.version, loadAvgAtStart, loadAvgAtEnd: loadavg().map((l) => Math.round(l * 100) / 100) }
   const version = (cmd, a) => { const r = spawnSync(cmd, a, { encoding: 'utf8' }); return (r.stdout || r.stderr || '').trim().split('\n')[0] }
-  m.tools = [version('nginx', ['-v']), version('wrk', ['-v']), `vegeta ${version(VEGETA, ['-version']).replace(/\s+/g, ' ')}`].join('; ')
+  // `go install` builds print no version of their own; Go's build info holds the module version.
+  const vegetaVersion = /\tmod\t\S+\t(v\S+)/.exec(spawnSync('go', ['version', '-m', VEGETA], { encoding: 'utf8' }).stdout ?? '')?.[1] ?? version(VEGETA, ['-version'])
+  m.tools = [version('nginx', ['-v']), version('wrk', ['-v']), `vegeta ${vegetaVersion}`].join('; ')
   const report = { date: startedAt.toISOString(), command: `node bench/run.mjs ${args.join(' ')}`.trim(), machine: m, settings, configuration, table, goals: goalList, targets: rows, rounds }
   mkdirSync(join(ROOT, 'results'), { recursive: true })
   writeFileSync(join(ROOT, 'results', 'bench.json'), JSON.stringify(report, null, 2) + '\n')

@@ -47,6 +47,8 @@ const VARIANTS = {
   'no address ceiling': { PATCH: [['plugins/rate-limit.js', 'route.onRequest = [', 'if (Math.random() > 2) route.onRequest = [']] },
   'no route metrics': { PATCH: [['plugins/metrics.js', 'enabled: { histogram: true, summary: false }', 'enabled: false']] },
   'no rate limits': { PATCH: [['plugins/rate-limit.js', 'route.onRequest = [', 'if (Math.random() > 2) route.onRequest = ['], ['plugins/rate-limit.js', 'global: true', 'global: false']] },
+  // Another build of the gateway (a worktree's dist/), given as ABLATE_BASELINE_DIST=/path/to/dist.
+  ...(process.env.ABLATE_BASELINE_DIST ? { baseline: { DIST: process.env.ABLATE_BASELINE_DIST } } : {}),
   // Not the gateway: a bare Fastify + undici relay (floor-server.mjs), the floor under every variant above.
   'bare fastify relay': { SCRIPT: 'floor' }
 }
@@ -85,6 +87,10 @@ try {
         }
         script = join(dir, 'src', 'server.js')
         delete env.PATCH
+      }
+      if (env.DIST) {
+        script = join(env.DIST, 'src', 'server.js')
+        delete env.DIST
       }
       const gw = env.SCRIPT === 'floor'
         ? { ...await startNodeProcess('gateway', join(BENCH, 'floor-server.mjs'), { ...env, PORT: String(await freePort()) }) }
