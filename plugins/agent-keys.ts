@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAbortHookHandler, onRequestHookHandler, onResponseHookHandler, preHandlerHookHandler, preValidationHookHandler } from 'fastify'
-import { AgentForbiddenError, AgentKeyRequiredError, AgentParallelLimitError, BadRequestError, RateLimitUnavailableError } from '../src/errors.js'
+import { AgentForbiddenError, AgentKeyRequiredError, AgentParallelLimitError, BadRequestError, KeyStoreUnavailableError, RateLimitUnavailableError } from '../src/errors.js'
 import { bearerToken } from '../src/lib/jwt.js'
 import { KEY_PREFIX, keyIdOf, keyMatches, newKey, type KeyRecord } from '../src/lib/agent-keys.js'
 import type { AgentTier } from '../src/lib/agent-tiers.js'
@@ -91,6 +91,9 @@ function createAgentKeys (fastify: FastifyInstance, opts: AgentKeysOptions) {
     if (!fastify.agentTiers.has(tier)) throw new BadRequestError(`unknown tier "${tier}"; known tiers: ${fastify.agentTiers.all().map((t) => t.name).join(', ')}`)
   }
 
+  // The admin API's store calls: a store that is down answers 503 with a code, not an unclassified 500.
+  const storeDown = (err: Error): never => { throw new KeyStoreUnavailableError({ cause: err }) }
+
   return {
     mode: opts.mode,
     store,
@@ -98,17 +101,17 @@ function createAgentKeys (fastify: FastifyInstance, opts: AgentKeysOptions) {
     async issue (agentId: string, { tier = 'default', expiresInSeconds }: { tier?: string, expiresInSeconds?: number } = {}, request?: FastifyRequest) {
       knownTier(tier)
       const { key, record } = newKey(opts.pepper, agentId, tier, expiresInSeconds)
-      await store.put(record)
+      await store.put(record).catch(storeDown)
       agentKeysIssued.inc({ tier })
       fastify.audit({ type: 'key_issued', outcome: 'success', agentId, detail: `key ${record.keyId}, tier ${tier}${record.expiresAt === null ? '' : `, expires ${new Date(record.expiresAt).toISOString()}`}` }, request)
       return { key, ...summary(record) }
     },
     async list (agentId: string) {
-      return (await store.list(agentId)).sort((a, b) => a.createdAt - b.createdAt).map(summary)
+      return (await store.list(agentId).catch(storeDown)).sort((a, b) => a.createdAt - b.createdAt).map(summary)
     },
     /** Resolves false when there was no such key. */
     async revoke (keyId: string, request?: FastifyRequest): Promise<boolean> {
-      const record = await store.remove(keyId)
+      const record = await store.remove(keyId).catch(storeDown)
       cache.delete(keyId)
       if (!record) return false
       agentKeysRevoked.inc({ tier: fastify.agentTiers.get(record.tier).name })
@@ -117,7 +120,7 @@ function createAgentKeys (fastify: FastifyInstance, opts: AgentKeysOptions) {
     },
     async setTier (keyId: string, tier: string) {
       knownTier(tier)
-      const record = await store.setTier(keyId, tier)
+      const record = await store.setTier(keyId, tier).catch(storeDown)
       cache.delete(keyId)
       return record && summary(record)
     },

@@ -47,4 +47,5 @@ export function errorBody (err: { statusCode?: number, code: string, message: st
 export const AgentKeyRequiredError = createError('GW_AGENT_KEY_REQUIRED', 'Agent key required: %s', 401)
 export const AgentForbiddenError = createError('GW_AGENT_FORBIDDEN', 'Not allowed: %s', 403)
 export const AgentParallelLimitError = createError('GW_AGENT_PARALLEL_LIMIT', 'Agent %s already has %s requests in flight, the most its tier allows; retry when one finishes', 429, Error, false)
+export const KeyStoreUnavailableError = createError('GW_KEY_STORE_UNAVAILABLE', 'The agent-key store is unreachable, so nothing was changed; retry later', 503)
 export const AdminUnauthorizedError = createError('GW_ADMIN_UNAUTHORIZED', 'Admin API: send "Authorization: Bearer <ADMIN_TOKEN>"', 401)
