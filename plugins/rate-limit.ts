@@ -33,7 +33,7 @@ declare module 'fastify' {
     /** POST /auth/login's extra layers: per address when the headers arrive, per account once the body is parsed. */
     loginGuards: { onRequest: Hook, preHandler: Hook }
     /** The per-address ceiling (RATE_LIMIT_IP_MAX) as [start, enforce], to put around a limiter no route carries. */
-    addressCeiling: [onRequestHookHandler, Hook]
+    addressCeiling: [onRequestHookHandler, onRequestHookHandler]
   }
   interface FastifyRequest {
     /** The address ceiling's count, started before the route's own limit and read after it. */
@@ -94,14 +94,17 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
 
   // A layer of its own (createRateLimit: no headers, no "already ran" flag shared with the route's limiter, which
   // must still run): a 429 from it carries the layer's figures and Retry-After.
+  function refusal (limiter: Limiter, request: FastifyRequest, reply: FastifyReply, result: Awaited<ReturnType<Check>>): Error | undefined {
+    if (result.isAllowed || !result.isExceeded) return
+    onExceeded(limiter)(request, result.key)
+    reply.header('x-ratelimit-limit', result.max).header('x-ratelimit-remaining', 0)
+      .header('x-ratelimit-reset', result.ttlInSeconds).header('retry-after', result.ttlInSeconds)
+    return new RateLimitedError(String(result.ttlInSeconds))
+  }
   function enforce (limiter: Limiter, check: Check): Hook {
     return async function rateLimitLayer (request, reply) {
-      const result = await check(request)
-      if (result.isAllowed || !result.isExceeded) return
-      onExceeded(limiter)(request, result.key)
-      reply.header('x-ratelimit-limit', result.max).header('x-ratelimit-remaining', 0)
-        .header('x-ratelimit-reset', result.ttlInSeconds).header('retry-after', result.ttlInSeconds)
-      throw new RateLimitedError(String(result.ttlInSeconds))
+      const refused = refusal(limiter, request, reply, await check(request))
+      if (refused) throw refused
     }
   }
 
@@ -134,13 +137,12 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
     countAddress(request)
     done()
   }
-  const readAddressCeiling = enforce('address', (request) => {
-    const pending = request.addressCount!
+  // A callback hook: it runs on every request, and an async hook costs a promise and a microtask more.
+  const enforceAddressCeiling: onRequestHookHandler = (request, reply, done) => {
+    const pending = request.addressCount
+    if (pending === undefined) return done()
     request.addressCount = undefined
-    return pending
-  })
-  const enforceAddressCeiling: Hook = async (request, reply) => {
-    if (request.addressCount !== undefined) await readAddressCeiling(request, reply)
+    pending.then((result) => done(refusal('address', request, reply, result)), done)
   }
   fastify.decorateRequest('addressCount', undefined)
   fastify.addHook('onRoute', (route) => {
