@@ -186,10 +186,10 @@ export async function startStubs (env = {}) {
 export const GATEWAY_NODE_ARGS = ['--max-old-space-size=1024']
 
 /** A gateway process (dist/src/server.js) on a free port. */
-export async function startGateway (env = {}, { output, timeoutMs, script = join(DIST, 'server.js') } = {}) {
+export async function startGateway (env = {}, { output, timeoutMs, script = join(DIST, 'server.js'), nodeArgs = [] } = {}) {
   const port = env.PORT ?? await freePort()
   // The lab drives the gateway from one loopback address with up to 1 000 k6 VUs: a lab-sized connection cap.
-  const started = await startNodeProcess('gateway', script, { STUB_CREDENTIAL: LAB_STUB_CREDENTIAL, CONNECTIONS_PER_IP_MAX: '4096', ...env, PORT: String(port) }, { output, timeoutMs, nodeArgs: GATEWAY_NODE_ARGS })
+  const started = await startNodeProcess('gateway', script, { STUB_CREDENTIAL: LAB_STUB_CREDENTIAL, CONNECTIONS_PER_IP_MAX: '4096', ...env, PORT: String(port) }, { output, timeoutMs, nodeArgs: [...GATEWAY_NODE_ARGS, ...nodeArgs] })
   return { ...started, stop: (signal) => stopProcess(started.process, signal) }
 }
 
