@@ -101,10 +101,22 @@ export async function startRedis ({ port, persistent = false, extraArgs = [] } =
   return redis
 }
 
+/**
+ * What a child process inherits. Under `tap --disable-coverage` (CI's Node 24 run) it leaves out tap's
+ * process-tracking loader from NODE_OPTIONS: that loader doubles a gateway's or stub's start-up (about 1 s more CPU
+ * each, and the suite starts hundreds) and records only what coverage needs. With coverage on it stays: the
+ * gateway and stub processes count toward the coverage gate.
+ */
+function inheritedEnv () {
+  const { NODE_OPTIONS, TAP_DISABLE_COVERAGE } = process.env
+  if (TAP_DISABLE_COVERAGE !== '1' || !NODE_OPTIONS?.includes('@tapjs/processinfo')) return process.env
+  return { ...process.env, NODE_OPTIONS: NODE_OPTIONS.split(/\s+/).filter((option) => !option.includes('@tapjs/processinfo')).join(' ') }
+}
+
 /** Spawns `node <script>` and resolves once it prints "<name> listening on <url>" (60 s: a busy 2-CPU machine took 5–8 s per stub). */
 export async function startNodeProcess (name, script, env, { timeoutMs = 60_000, output = 'ignore', nodeArgs = [] } = {}) {
   const child = spawn(process.execPath, [...nodeArgs, script], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    env: { ...inheritedEnv(), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', output === 'inherit' ? 'inherit' : 'pipe']
   })
   let stderr = ''
