@@ -8,7 +8,7 @@ import { gatewayProcessFor, redisFor, stubsFor, waitFor } from './helper.js'
 // nobody holds once Redis runs again.
 
 // One set of in-memory stub processes for the file; each subtest has its own Redis, gateways and user.
-const stubs = await stubsFor(t)
+const stubs = await stubsFor(t, {}, ['auth', 'user'])
 
 async function logIn (url: string, username: string): Promise<string> {
   const res = await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: 'pw-123' }) })
