@@ -67,7 +67,7 @@ t.test('N denials of a few keys over several intervals: counts add up to N, line
 t.test('a flood through the gateway (Redis mode): one key far over its limit writes O(windows) lines, exact counts', async (t) => {
   const path = tempLog(t)
   const redis = await redisFor(t)
-  const stubs = await stubsFor(t)
+  const stubs = await stubsFor(t, {}, []) // the demo route calls no upstream
   const gateway = await gatewayProcessFor(t, {
     ...stubs.gatewayEnv,
     REDIS_URL: redis.url,

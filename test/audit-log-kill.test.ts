@@ -12,7 +12,7 @@ t.test('SIGKILL mid-load: every event whose answer reached the client is in the 
   const dir = mkdtempSync(join(tmpdir(), 'gw-audit-kill-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const path = join(dir, 'audit.log')
-  const stubs = await stubsFor(t)
+  const stubs = await stubsFor(t, {}, []) // tokenless requests are refused before any upstream
   const gateway = await gatewayProcessFor(t, { ...stubs.gatewayEnv, AUDIT_LOG_PATH: path, RATE_LIMIT_MAX: '1000000', LOG_LEVEL: 'error' })
 
   // Denied requests (no token: 401 access_denied) from 64 connections; the gateway is killed at the 1500th answer.

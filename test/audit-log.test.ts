@@ -152,7 +152,7 @@ function assertNoSecrets (t: Test, path: string, ctx: { password: string, wrongP
 }
 
 t.test('K security events at high concurrency → exactly K audit lines, each complete, no secrets', async (t) => {
-  const stubs = await stubsFor(t)
+  const stubs = await stubsFor(t, {}, ['auth', 'user'])
   const path = tempLog(t)
   const app = await buildGateway(loadConfig({ JWT_SECRET, ...stubs.gatewayEnv, ...LIMITS, AUDIT_LOG_PATH: path }), { logger: false })
   let closed = false
@@ -204,7 +204,7 @@ t.test('K security events at high concurrency → exactly K audit lines, each co
 })
 
 t.test('SIGTERM mid-load: every event the client got an answer for is in the file exactly once, exit code 0', async (t) => {
-  const stubs = await stubsFor(t)
+  const stubs = await stubsFor(t, {}, ['auth', 'user'])
   const path = tempLog(t)
   const gateway = await gatewayProcessFor(t, { ...stubs.gatewayEnv, ...LIMITS, AUDIT_LOG_PATH: path, LOG_LEVEL: 'warn' })
   const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>

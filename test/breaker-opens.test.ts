@@ -3,6 +3,9 @@ import type { Gateway } from '../src/app.js'
 import { build, login, sample, servedCount, setFault, stubsFor } from './helper.js'
 
 // Five failures to the user upstream open its breaker; while open the gateway answers 503 at once and never calls it.
+// One set of stubs for the file: each subtest builds its own gateway (its own breakers) and user, and starts from
+// the user stub answering normally; the counts it asserts are differences of the stub's served count.
+const stubs = await stubsFor(t)
 
 const USER_TIMEOUT_MS = 2000
 const circuitOpen = { statusCode: 503, error: 'Service Unavailable', message: 'Upstream user is failing and its circuit is open; retry after the Retry-After delay', code: 'GW_CIRCUIT_OPEN' }
@@ -15,7 +18,7 @@ async function breakerOf (app: Gateway, upstream: string): Promise<string> {
 }
 
 t.test('5 failing calls open the user breaker; the next call is 503 at once and never reaches the stub', async (t) => {
-  const stubs = await stubsFor(t)
+  await setFault(stubs.user, 'ok')
   const app = await build(t, { ...stubs.gatewayEnv, USER_TIMEOUT_MS: String(USER_TIMEOUT_MS), BREAKER_FAILURE_THRESHOLD: '5', BREAKER_RESET_TIMEOUT_MS: '60000' })
   const user = 'load_test_breaker_opens'
   const auth = await login(app, user)
@@ -79,7 +82,7 @@ t.test('5 failing calls open the user breaker; the next call is 503 at once and 
 
 t.test('timeouts count as failures: 504 each, then the breaker opens', async (t) => {
   const timeoutMs = 300
-  const stubs = await stubsFor(t)
+  await setFault(stubs.user, 'ok')
   const app = await build(t, { ...stubs.gatewayEnv, USER_TIMEOUT_MS: String(timeoutMs), BREAKER_FAILURE_THRESHOLD: '5', BREAKER_RESET_TIMEOUT_MS: '60000' })
   const user = 'load_test_breaker_timeout'
   const auth = await login(app, user)
@@ -111,7 +114,7 @@ t.test('timeouts count as failures: 504 each, then the breaker opens', async (t)
 })
 
 t.test('successes between failures: only consecutive failures open the breaker', async (t) => {
-  const stubs = await stubsFor(t)
+  await setFault(stubs.user, 'ok')
   const app = await build(t, { ...stubs.gatewayEnv, BREAKER_FAILURE_THRESHOLD: '5', BREAKER_RESET_TIMEOUT_MS: '60000' })
   const user = 'load_test_breaker_consecutive'
   const auth = await login(app, user)

@@ -6,7 +6,7 @@ import type { Gateway } from '../src/app.js'
 import { BreakerOpenError, ThresholdBreaker, type BreakerState } from '../src/lib/threshold-breaker.js'
 import { outcomeOf, toGatewayError } from '../src/lib/upstream-errors.js'
 import { CircuitOpenError } from '../src/errors.js'
-import { build, login, sample, servedCount, setFault, stubsFor, waitFor } from './helper.js'
+import { build, login, sample, servedCount, setFault, stubsFor, waitFor, type Stubs } from './helper.js'
 
 // After the reset timeout the breaker goes half-open; 3 successes close it, one failure reopens it.
 
@@ -154,8 +154,6 @@ t.test('ThresholdBreaker alone (plain async functions)', async (t) => {
 async function breakerOf (app: Gateway): Promise<BreakerState> {
   return (await app.inject({ method: 'GET', url: '/health/ready' })).json().upstreams.user.breaker
 }
-
-type Stubs = Awaited<ReturnType<typeof stubsFor>>
 
 /** An in-process gateway with a 1 s reset timeout in front of the shared stubs (healed first), plus a logged-in user. */
 async function setup (t: Test, stubs: Stubs, name: string, env: Record<string, string> = {}) {

@@ -19,7 +19,7 @@ interface Outcome { id: string, sentAt: number, status?: number, code?: string, 
 
 t.test('SIGTERM under load: accepted requests finish, locks released, audit flushed, exit 0', async (t) => {
   const redis = await redisFor(t)
-  const stubs = await stubsFor(t, { REDIS_URL: redis.url })
+  const stubs = await stubsFor(t, { REDIS_URL: redis.url }, ['auth', 'user'])
   const dir = mkdtempSync(join(tmpdir(), 'gw-graceful-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const auditPath = join(dir, 'audit.jsonl')

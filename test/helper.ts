@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
 import { buildGateway, type Gateway, type GatewayOverrides } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import { startRedis, startStubs, startGateway, LAB_STUB_CREDENTIAL } from '../scripts/lib/stack.mjs'
+import { startRedis, startStubs, startGateway, freePort, LAB_STUB_CREDENTIAL, type StubName } from '../scripts/lib/stack.mjs'
 import { promSample } from '../scripts/lib/prom-text.mjs'
 
 export { waitFor, setFault, servedCount, startStub, freePort, LAB_STUB_CREDENTIAL } from '../scripts/lib/stack.mjs'
@@ -26,12 +26,21 @@ export async function redisFor (t: Test, opts: Parameters<typeof startRedis>[0] 
   return redis
 }
 
-/** The three stub processes on free ports, stopped at teardown; faults enabled. */
-export async function stubsFor (t: Test, env: Record<string, string> = {}) {
-  const stubs = await startStubs({ JWT_SECRET, STUB_FAULTS: '1', ...env })
+/**
+ * Stub processes on free ports (`names`: auth, user and order unless a test needs fewer), stopped at teardown;
+ * faults enabled. Every upstream not started (the model: test/agents starts its own) gets a URL on a port nobody
+ * listens on, so a stray call is a 502, never an answer from whatever holds the default port, and a test starts only
+ * the processes it talks to.
+ */
+export async function stubsFor<N extends StubName = 'auth' | 'user' | 'order'> (t: Test, env: Record<string, string> = {}, names: readonly N[] = ['auth', 'user', 'order'] as N[]) {
+  const stubs = await startStubs({ JWT_SECRET, STUB_FAULTS: '1', ...env }, names)
   t.teardown(() => stubs.stop())
-  return stubs
+  const nowhere = `http://127.0.0.1:${await freePort()}`
+  const unreachable = { AUTH_URL: nowhere, USER_URL: nowhere, ORDER_URL: nowhere, MODEL_URL: nowhere }
+  return { ...stubs, gatewayEnv: { ...unreachable, ...stubs.gatewayEnv } }
 }
+/** What `stubsFor(t)` gives: the auth, user and order stubs. */
+export type Stubs = Awaited<ReturnType<typeof stubsFor<'auth' | 'user' | 'order'>>>
 
 /** A gateway process on a free port, stopped at teardown. */
 export async function gatewayProcessFor (t: Test, env: Record<string, string> = {}, opts: Parameters<typeof startGateway>[1] = {}) {

@@ -7,6 +7,9 @@ import { gatewayProcessFor, redisFor, stubsFor, waitFor } from './helper.js'
 // lock of its own answered write, and a lock acquisition that timed out on a stalled Redis must not leave a lock
 // nobody holds once Redis runs again.
 
+// One set of in-memory stub processes for the file; each subtest has its own Redis, gateways and user.
+const stubs = await stubsFor(t, {}, ['auth', 'user'])
+
 async function logIn (url: string, username: string): Promise<string> {
   const res = await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: 'pw-123' }) })
   if (res.status !== 200) throw new Error(`login answered ${res.status}`)
@@ -19,7 +22,7 @@ async function deposit (url: string, user: string, authorization: string) {
 }
 
 t.test('back-to-back writes over two gateways: the lock is free when the answer arrives', async (t) => {
-  const [redis, stubs] = await Promise.all([redisFor(t), stubsFor(t)])
+  const redis = await redisFor(t)
   const env = { ...stubs.gatewayEnv, REDIS_URL: redis.url, RATE_LIMIT_MAX: '100000', LOG_LEVEL: 'error' }
   const gateways = await Promise.all([gatewayProcessFor(t, env), gatewayProcessFor(t, env)])
   const client = new Redis(redis.url)
@@ -43,7 +46,7 @@ t.test('back-to-back writes over two gateways: the lock is free when the answer 
 
 t.test('an acquisition that timed out on a frozen Redis leaves no lock behind once Redis runs again', async (t) => {
   // The stubs keep their data in memory, so freezing the gateway's Redis touches only the gateway.
-  const [redis, stubs] = await Promise.all([redisFor(t), stubsFor(t)])
+  const redis = await redisFor(t)
   const gateway = await gatewayProcessFor(t, { ...stubs.gatewayEnv, REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '200', LOCK_TTL_MS: '30000', LOG_LEVEL: 'error' })
   t.teardown(() => { redis.process?.kill('SIGCONT') })
   const client = new Redis(redis.url)

@@ -36,7 +36,7 @@ t.test('the cached refusal lasts exactly until the window resets, and skips the 
 // Fails without the cache only on the "store not asked" assertion; the exactness assertions hold either way.
 t.test('2 gateways on one Redis: no extra admits, consistent headers, admitted again right after the reset', async (t) => {
   const server = await redisFor(t)
-  const stubs = await stubsFor(t)
+  const stubs = await stubsFor(t, {}, []) // the demo route calls no upstream
   const redis = new Redis(server.url)
   t.teardown(() => redis.quit())
   const MAX = 3

@@ -22,7 +22,7 @@ async function call (gateway: Gateway, path: string, init: { method?: 'GET' | 'P
 
 t.test('on a 3-master cluster', async (t) => {
   // Process start-up dominates on a busy box, so one cluster, one set of stubs and two gateways serve every subtest.
-  const [cluster, stubs] = await Promise.all([clusterFor(t, 3), stubsFor(t)])
+  const [cluster, stubs] = await Promise.all([clusterFor(t, 3), stubsFor(t, {}, ['auth', 'user'])])
   const gateways = await Promise.all([0, 1].map(() => build(t, {
     ...stubs.gatewayEnv,
     REDIS_CLUSTER_NODES: cluster.nodesEnv,

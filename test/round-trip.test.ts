@@ -1,11 +1,15 @@
 import t from 'tap'
 import { build, login, redisFor, stubsFor } from './helper.js'
 
+// One set of in-memory stubs for the file (the embedded round trip and the error answers, each with its own users);
+// the Redis round trip starts its own, which keep their truth in Redis.
+const memoryStubs = await stubsFor(t)
+
 for (const mode of ['embedded', 'redis'] as const) {
   t.test(`login → deposit → withdraw → order round trip (${mode})`, async (t) => {
     const redis = mode === 'redis' ? await redisFor(t) : undefined
     const redisEnv: Record<string, string> = redis ? { REDIS_URL: redis.url } : {}
-    const stubs = await stubsFor(t, redisEnv)
+    const stubs = redis ? await stubsFor(t, redisEnv) : memoryStubs
     const app = await build(t, { ...stubs.gatewayEnv, ...redisEnv })
     const user = `load_test_rt_${mode}`
     const auth = await login(app, user)
@@ -48,8 +52,7 @@ for (const mode of ['embedded', 'redis'] as const) {
 }
 
 t.test('401, 403 and 404 answers are JSON errors with codes', async (t) => {
-  const stubs = await stubsFor(t)
-  const app = await build(t, stubs.gatewayEnv)
+  const app = await build(t, memoryStubs.gatewayEnv)
   const alice = await login(app, 'load_test_alice')
   const bob = await login(app, 'load_test_bob')
   const { order } = { order: (await app.inject({ method: 'POST', url: '/orders', headers: bob, payload: { userId: 'load_test_bob', item: 'pen', quantity: 1, unitPrice: 100 } })).json() }

@@ -2,12 +2,14 @@ import t from 'tap'
 import { build, gatewayProcessFor, JWT_SECRET, login, servedCount, setFault, stubsFor, waitFor } from './helper.js'
 
 // Upstream unreachable → 502, upstream too slow → 504, each for that upstream only: the others keep serving.
+// One set of stubs for the file, in this order: the user stub is killed and started again, the order stub is slowed
+// and healed, and the auth stub is killed last. Each subtest has its own gateway and user.
+const stubs = await stubsFor(t)
 
 const badGateway = (upstream: string) => ({ statusCode: 502, error: 'Bad Gateway', message: `Upstream ${upstream} is unreachable or failed; retry later`, code: 'GW_BAD_GATEWAY' })
 const timedOut = (upstream: string) => ({ statusCode: 504, error: 'Gateway Timeout', message: `Upstream ${upstream} did not answer in time; retry later`, code: 'GW_UPSTREAM_TIMEOUT' })
 
 t.test('user stub killed mid-test: 502 JSON for users while auth and orders keep answering 200 (gateway process)', async (t) => {
-  const stubs = await stubsFor(t)
   // A high threshold keeps the breaker closed, so every call really goes to the dead upstream (502, not 503).
   const gateway = await gatewayProcessFor(t, { ...stubs.gatewayEnv, BREAKER_FAILURE_THRESHOLD: '1000', RATE_LIMIT_LOGIN_MAX: '1000', LOG_LEVEL: 'error' })
   const user = 'load_test_killed'
@@ -68,7 +70,6 @@ t.test('user stub killed mid-test: 502 JSON for users while auth and orders keep
 
 t.test('slow upstream → 504 on time; the other upstreams answer meanwhile; the user lock is released', async (t) => {
   const timeoutMs = 300
-  const stubs = await stubsFor(t)
   const app = await build(t, { ...stubs.gatewayEnv, ORDER_TIMEOUT_MS: String(timeoutMs), BREAKER_FAILURE_THRESHOLD: '1000' })
   const user = 'load_test_slow'
   const auth = await login(app, user)
@@ -98,7 +99,6 @@ t.test('slow upstream → 504 on time; the other upstreams answer meanwhile; the
 })
 
 t.test('auth stub killed: login is 502, token-holding calls keep working (tokens are verified locally)', async (t) => {
-  const stubs = await stubsFor(t)
   const app = await build(t, { ...stubs.gatewayEnv, JWT_SECRET })
   const user = 'load_test_auth_down'
   const auth = await login(app, user)

@@ -11,8 +11,9 @@ export function startRedis (opts?: { port?: number, persistent?: boolean, extraA
 export interface NodeProcess { name: string, url: string, port: number, process: ChildProcess, stderr (): string, /** with output 'capture': all stdout and stderr */ output (): string }
 export function startNodeProcess (name: string, script: string, env: Record<string, string>, opts?: { timeoutMs?: number, output?: 'ignore' | 'inherit' | 'capture', nodeArgs?: string[] }): Promise<NodeProcess>
 export interface Stub { name: string, port: number, url: string, process: ChildProcess | undefined, start (): Promise<void>, kill (signal?: NodeJS.Signals): Promise<void>, stop (): Promise<void>, restart (): Promise<void> }
-export function startStub (name: 'auth' | 'user' | 'order' | 'model', env?: Record<string, string>, port?: number): Promise<Stub>
-export function startStubs (env?: Record<string, string>): Promise<{ auth: Stub, user: Stub, order: Stub, model: Stub, gatewayEnv: Record<string, string>, stop (): Promise<void> }>
+export type StubName = 'auth' | 'user' | 'order' | 'model'
+export function startStub (name: StubName, env?: Record<string, string>, port?: number): Promise<Stub>
+export function startStubs<N extends StubName = StubName> (env?: Record<string, string>, names?: readonly N[]): Promise<Record<N, Stub> & { gatewayEnv: Record<string, string>, stop (): Promise<void> }>
 export function startGateway (env?: Record<string, string>, opts?: { output?: 'ignore' | 'inherit' | 'capture', timeoutMs?: number }): Promise<NodeProcess & { stop (signal?: NodeJS.Signals): Promise<void> }>
 export function setFault (stub: { url: string }, mode: 'ok' | 'fail' | 'slow' | 'hang', delayMs?: number): Promise<void>
 export function servedCount (stub: { url: string }): Promise<number>

@@ -101,10 +101,22 @@ export async function startRedis ({ port, persistent = false, extraArgs = [] } =
   return redis
 }
 
+/**
+ * What a child process inherits. Under `tap --disable-coverage` (CI's Node 24 run) it leaves out tap's
+ * process-tracking loader from NODE_OPTIONS: that loader doubles a gateway's or stub's start-up (about 1 s more CPU
+ * each, and the suite starts hundreds) and records only what coverage needs. With coverage on it stays: the
+ * gateway and stub processes count toward the coverage gate.
+ */
+function inheritedEnv () {
+  const { NODE_OPTIONS, TAP_DISABLE_COVERAGE } = process.env
+  if (TAP_DISABLE_COVERAGE !== '1' || !NODE_OPTIONS?.includes('@tapjs/processinfo')) return process.env
+  return { ...process.env, NODE_OPTIONS: NODE_OPTIONS.split(/\s+/).filter((option) => !option.includes('@tapjs/processinfo')).join(' ') }
+}
+
 /** Spawns `node <script>` and resolves once it prints "<name> listening on <url>" (60 s: a busy 2-CPU machine took 5–8 s per stub). */
 export async function startNodeProcess (name, script, env, { timeoutMs = 60_000, output = 'ignore', nodeArgs = [] } = {}) {
   const child = spawn(process.execPath, [...nodeArgs, script], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    env: { ...inheritedEnv(), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', output === 'inherit' ? 'inherit' : 'pipe']
   })
   let stderr = ''
@@ -130,7 +142,8 @@ async function stopProcess (child, signal = 'SIGTERM') {
   await once(child, 'exit')
 }
 
-const STUB_PORT_VAR = { auth: 'AUTH_PORT', user: 'USER_PORT', order: 'ORDER_PORT', model: 'MODEL_PORT' }
+/** Each stub's env prefix: it listens on <PREFIX>_PORT, and a gateway finds it at <PREFIX>_URL. */
+const STUB_VAR = { auth: 'AUTH', user: 'USER', order: 'ORDER', model: 'MODEL' }
 
 /**
  * The lab's gateway-to-stub credential: random per process that starts stacks (never a constant in the repository),
@@ -150,7 +163,7 @@ export async function startStub (name, env = {}, port) {
     url: `http://127.0.0.1:${port}`,
     process: undefined,
     async start () {
-      const started = await startNodeProcess(name, join(DIST, 'services', name, 'main.js'), { ...env, [STUB_PORT_VAR[name]]: String(port) })
+      const started = await startNodeProcess(name, join(DIST, 'services', name, 'main.js'), { ...env, [`${STUB_VAR[name]}_PORT`]: String(port) })
       stub.process = started.process
     },
     async kill (signal = 'SIGKILL') { await stopProcess(stub.process, signal) },
@@ -161,24 +174,24 @@ export async function startStub (name, env = {}, port) {
   return stub
 }
 
-/** The four stubs; `env` reaches all (REDIS_URL, STUB_FAULTS, JWT_SECRET, STUB_SIGNUP …). */
-export async function startStubs (env = {}) {
-  const settled = await Promise.allSettled(['auth', 'user', 'order', 'model'].map((name) => startStub(name, env)))
+/** The stubs (all four unless `names` says which); `env` reaches all (REDIS_URL, STUB_FAULTS, JWT_SECRET, STUB_SIGNUP …). */
+export async function startStubs (env = {}, names = Object.keys(STUB_VAR)) {
+  const settled = await Promise.allSettled(names.map((name) => startStub(name, env)))
   const failed = settled.find((s) => s.status === 'rejected')
   if (failed) {
     // The stubs that did start would outlive the caller, whose teardown never learns of them.
     await Promise.all(settled.filter((s) => s.status === 'fulfilled').map((s) => s.value.stop()))
     throw failed.reason
   }
-  const [auth, user, order, model] = settled.map((s) => s.value)
+  const started = Object.fromEntries(settled.map((s) => [s.value.name, s.value]))
   return {
-    auth,
-    user,
-    order,
-    model,
+    ...started,
     /** Env that points a gateway at these stubs, with their credential. */
-    gatewayEnv: { AUTH_URL: auth.url, USER_URL: user.url, ORDER_URL: order.url, MODEL_URL: model.url, STUB_CREDENTIAL: env.STUB_CREDENTIAL ?? LAB_STUB_CREDENTIAL },
-    async stop () { await Promise.all([auth.stop(), user.stop(), order.stop(), model.stop()]) }
+    gatewayEnv: {
+      ...Object.fromEntries(names.map((name) => [`${STUB_VAR[name]}_URL`, started[name].url])),
+      STUB_CREDENTIAL: env.STUB_CREDENTIAL ?? LAB_STUB_CREDENTIAL
+    },
+    async stop () { await Promise.all(Object.values(started).map((stub) => stub.stop())) }
   }
 }
 

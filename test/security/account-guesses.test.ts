@@ -5,7 +5,7 @@ import { build, sample, stubsFor } from '../helper.js'
 // RATE_LIMIT_LOGIN_ACCOUNT_MAX per RATE_LIMIT_LOGIN_WINDOW_MS. Before the fix only ip:username was counted: 100
 // addresses × 10 guesses = 1 000 guesses a minute on one account (all 401, no 429).
 t.test('one account guessed from 100 addresses gets RATE_LIMIT_LOGIN_ACCOUNT_MAX guesses a window', async (t) => {
-  const stubs = await stubsFor(t)
+  const stubs = await stubsFor(t, {}, ['auth'])
   const app = await build(t, { ...stubs.gatewayEnv, RATE_LIMIT_LOGIN_ACCOUNT_MAX: '20', RATE_LIMIT_LOGIN_WINDOW_MS: '60000' })
   const started = Date.now()
   const statuses: number[] = []

@@ -7,7 +7,7 @@ import { build, JWT_SECRET, redisFor, sample, stubsFor } from '../helper.js'
 // 30 logins as new load_test_ users from one IP, then 5 requests each, with RATE_LIMIT_MAX=5, gave 0 × 429 before
 // the fix (each token had its own bucket and /auth/login was exempt from the global limit).
 t.test('30 sybil users from one address meet RATE_LIMIT_IP_MAX, logins included', async (t) => {
-  const stubs = await stubsFor(t)
+  const stubs = await stubsFor(t, {}, ['auth', 'user'])
   const app = await build(t, { ...stubs.gatewayEnv, RATE_LIMIT_MAX: '5', RATE_LIMIT_IP_MAX: '40', RATE_LIMIT_LOGIN_IP_MAX: '1000', RATE_LIMIT_LOGIN_MAX: '1000', RATE_LIMIT_LOGIN_ACCOUNT_MAX: '1000' })
   const statuses: number[] = []
   const tokens: string[] = []

@@ -5,7 +5,7 @@ import { gatewayProcessFor, redisFor, stubsFor } from '../helper.js'
 // process of one Redis (SET NX, then GET), so a token the auth stub signs verifies on every gateway.
 t.test('two gateways and the auth stub, none given JWT_SECRET, agree on the generated one through Redis', async (t) => {
   const redis = await redisFor(t)
-  const stubs = await stubsFor(t, { REDIS_URL: redis.url, JWT_SECRET: '' })
+  const stubs = await stubsFor(t, { REDIS_URL: redis.url, JWT_SECRET: '' }, ['auth', 'user'])
   const env = { ...stubs.gatewayEnv, REDIS_URL: redis.url, JWT_SECRET: '' }
   const [a, b] = [await gatewayProcessFor(t, env, { output: 'capture' }), await gatewayProcessFor(t, env)]
   t.match(a.output(), /JWT_SECRET not set: using a random value generated at start and shared through Redis/, 'it says so at start')

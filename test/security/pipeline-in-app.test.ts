@@ -7,7 +7,7 @@ import { Pool } from 'undici'
 import { build, login, servedCount, setFault, stubsFor, waitFor } from '../helper.js'
 
 t.test('buildGateway alone: an answer in flight at close() says Connection: close', async (t) => {
-  const stubs = await stubsFor(t, { STUB_SIGNUP: 'load_test' })
+  const stubs = await stubsFor(t, { STUB_SIGNUP: 'load_test' }, ['auth', 'user'])
   const app = await build(t, { ...stubs.gatewayEnv, KEEP_ALIVE_TIMEOUT_MS: '60000' })
   const user = 'load_test_pipeline'
   const auth = await login(app, user)

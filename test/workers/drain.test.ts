@@ -7,7 +7,7 @@ import { waitForWorkers, workerPids } from './workers-helper.js'
 // SIGTERM to the primary: every worker finishes what it already read, then exits; the primary exits 0 after them.
 t.test('SIGTERM drains every worker: in-flight requests finish, exit code 0', async (t) => {
   const redis = await redisFor(t)
-  const stubs = await stubsFor(t)
+  const stubs = await stubsFor(t, {}, ['auth'])
   const gateway = await gatewayProcessFor(t, { ...stubs.gatewayEnv, REDIS_URL: redis.url, GATEWAY_WORKERS: '2', LOG_LEVEL: 'warn', AUDIT_LOG_PATH: '/dev/null' }, { timeoutMs: 60_000 })
   const pids = await waitForWorkers(gateway.process.pid!, 2)
 

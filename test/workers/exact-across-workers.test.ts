@@ -6,7 +6,7 @@ import { jsonLines, waitForWorkers } from './workers-helper.js'
 // Two workers on one Redis behave as one gateway: one limit, one /metrics answer, one access line per request.
 t.test('2 workers on one Redis: exact limits, exact summed /metrics counters, one access line per request', async (t) => {
   const redis = await redisFor(t)
-  const stubs = await stubsFor(t)
+  const stubs = await stubsFor(t, {}, []) // the demo route calls no upstream
   const MAX = 25
   const gateway = await gatewayProcessFor(t, {
     ...stubs.gatewayEnv,

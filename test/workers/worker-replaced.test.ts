@@ -13,7 +13,7 @@ t.test('a killed worker is replaced, and no audit line a client saw is lost', as
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const path = join(dir, 'audit.log')
   const redis = await redisFor(t)
-  const stubs = await stubsFor(t)
+  const stubs = await stubsFor(t, {}, []) // tokenless requests are refused before any upstream
   const gateway = await gatewayProcessFor(t, {
     ...stubs.gatewayEnv, REDIS_URL: redis.url, GATEWAY_WORKERS: '2', AUDIT_LOG_PATH: path, RATE_LIMIT_MAX: '1000000', LOG_LEVEL: 'warn'
   }, { output: 'capture', timeoutMs: 60_000 })
