@@ -82,7 +82,7 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
     global: true,
     // --- agents: a request with a valid agent key (request.agent, plugins/agent-keys.ts) is counted per agent at its
     // tier's requests per minute instead of per client, so 10 000 agents behind one address each get their own limit.
-    // The address ceiling's allowList lets those requests through too (skipsAddressCeiling).
+    // The address ceiling skips those requests too (skipsAddressCeiling).
     max: (request) => request.agent !== undefined ? fastify.agentTiers.get(request.agent.tier).requestsPerMinute : opts.max,
     timeWindow: (request) => request.agent !== undefined ? 60_000 : opts.windowMs,
     store: Store,
@@ -120,12 +120,12 @@ export default fp(async function rateLimit (fastify: FastifyInstance, opts: Rate
   const addressCheck = fastify.createRateLimit({
     max: opts.ipMax,
     timeWindow: opts.windowMs,
-    keyGenerator: (request) => `a:${request.ip}`,
-    allowList: skipsAddressCeiling
+    keyGenerator: (request) => `a:${request.ip}`
   })
   const countAddress = (request: FastifyRequest) => {
+    if (skipsAddressCeiling(request)) return
     const pending = addressCheck(request)
-    pending.catch(() => {}) // read by readAddressCeiling; unread when the route's own limit refused first
+    pending.catch(() => {}) // read by enforceAddressCeiling; unread when the route's own limit refused first
     request.addressCount = pending
   }
   const startAddressCount: onRequestHookHandler = (request, _reply, done) => {
