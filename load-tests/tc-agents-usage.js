@@ -65,6 +65,7 @@ export function setup () {
 }
 
 const pick = (n) => Math.floor(Math.random() * n)
+let foreignRefusalsLogged = 0 // per VU: enough to name the limiter, bounded however many there are
 
 /** The usage of a 200: the JSON body's, or the SSE stream's last chunk that carries one. */
 function usageOf (res, stream) {
@@ -87,7 +88,8 @@ export function agent ({ keys }) {
   non429Errors.add(res.status !== 200 && res.status !== 429)
   if (res.status !== 200 && res.status !== 429) console.warn(`unexpected answer ${res.status} ${res.error || ''}: ${String(res.body ?? '').slice(0, 200)}`)
   if (res.status === 429) {
-    check(res, { 'a refused call is the agent\'s own bucket, with Retry-After': (r) => r.json().code === 'GW_QUOTA_EXCEEDED' && Number(r.headers['Retry-After']) > 0 })
+    const own = check(res, { 'a refused call is the agent\'s own bucket, with Retry-After': (r) => r.json().code === 'GW_QUOTA_EXCEEDED' && Number(r.headers['Retry-After']) > 0 })
+    if (!own && ++foreignRefusalsLogged <= 3) console.warn(`429 not from the agent's token bucket (Retry-After ${res.headers['Retry-After']}): ${String(res.body).slice(0, 200)}`)
     return
   }
   let usage
