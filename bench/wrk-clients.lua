@@ -1,5 +1,6 @@
 -- wrk script for `npm run bench`: every request is GET /users/<id> with that user's Bearer token, the client chosen
--- at random per request from the tokens file (mode "many") or always the first one (mode "hot"). Counts answers by
+-- at random per request from the tokens file but its first line (mode "many") or always the first one, the flood
+-- client (mode "hot"): a flood leaves that client over its limit, and the other modes must not meet it. Counts answers by
 -- status and prints one `BENCH {json}` line that bench/run.mjs parses.
 --   wrk -t1 -c50 -d10s -s bench/wrk-clients.lua http://127.0.0.1:PORT -- <tokens file> many|hot
 local threads = {}
@@ -13,9 +14,12 @@ local count = 0
 
 function init (args)
   local path, mode = args[1], args[2] or 'many'
+  local first = true
   for line in io.lines(path) do
     local id, token = line:match('^(%S+) (%S+)$')
-    if id then
+    local skip = first and mode == 'many'
+    first = false
+    if id and not skip then
       count = count + 1
       requests[count] = wrk.format('GET', '/users/' .. id, { ['Authorization'] = 'Bearer ' .. token })
       if mode == 'hot' then break end

@@ -1,7 +1,9 @@
 // Which part of the default path costs what: the same gateway (Redis mode, as the bench runs it) with one thing
 // switched off per variant, each measured with wrk in alternating rounds; prints req/s and CPU µs per request.
-//   node bench/investigate/ablate.mjs [--seconds=6] [--rounds=2] [--only=name,name] [--rate=N]
+//   node bench/investigate/ablate.mjs [--seconds=6] [--rounds=2] [--only=name,name] [--rate=N] [--flood]
 // --rate=N: vegeta at N requests/s instead of wrk, printing latency percentiles (the bench's capacity figure).
+// --flood: one client over its limit (RATE_LIMIT_MAX=10, sent until refused), wrk with its token only: refusals per
+// second and CPU µs per refusal; the bare Fastify variant answers every request with the gateway's 429 instead.
 import { spawn } from 'node:child_process'
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, dirname } from 'node:path'
@@ -16,6 +18,7 @@ const seconds = Number(arg('seconds', 6))
 const rounds = Number(arg('rounds', 2))
 const only = arg('only', '')
 const rate = Number(arg('rate', 0))
+const flood = process.argv.includes('--flood')
 const VEGETA = join(BENCH, '..', '..', '.cache', 'bin', 'vegeta')
 
 /** vegeta at `rate`/s: latency percentiles in ms and the 2xx share. */
@@ -49,17 +52,27 @@ const VARIANTS = {
   'no rate limits': { PATCH: [['plugins/rate-limit.js', 'route.onRequest = [', 'if (Math.random() > 2) route.onRequest = ['], ['plugins/rate-limit.js', 'global: true', 'global: false']] },
   // Another build of the gateway (a worktree's dist/), given as ABLATE_BASELINE_DIST=/path/to/dist.
   ...(process.env.ABLATE_BASELINE_DIST ? { baseline: { DIST: process.env.ABLATE_BASELINE_DIST } } : {}),
-  // Not the gateway: a bare Fastify + undici relay (floor-server.mjs), the floor under every variant above.
-  'bare fastify relay': { SCRIPT: 'floor' }
+  // Not the gateway: a bare Fastify + undici relay, or with --flood a bare Fastify 429 (floor-server.mjs): the floor.
+  'bare fastify': { SCRIPT: 'floor' }
 }
 
-function wrk (url, secs, tokensFile) {
+function wrk (url, secs, tokensFile, mode = 'many') {
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', ['-t1', '-c50', `-d${secs}s`, '--timeout', '5s', '-s', join(BENCH, '..', 'wrk-clients.lua'), url, '--', tokensFile, 'many'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn('wrk', ['-t1', '-c50', `-d${secs}s`, '--timeout', '5s', '-s', join(BENCH, '..', 'wrk-clients.lua'), url, '--', tokensFile, mode], { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     child.stdout.on('data', (d) => { out += d })
     child.once('exit', (code) => code === 0 ? resolve(JSON.parse(out.split('\n').find((l) => l.startsWith('BENCH ')).slice(6))) : reject(new Error(`wrk exited ${code}`)))
   })
+}
+/** The flood client (the tokens file's first) sends until it is refused, so wrk measures refusals only. */
+async function refuseFirstClient (url, tokensFile) {
+  const [id, token] = readFileSync(tokensFile, 'utf8').split('\n')[0].split(' ')
+  for (let sent = 0; sent < 100; sent++) {
+    const res = await fetch(`${url}/users/${id}`, { headers: { authorization: `Bearer ${token}` } })
+    await res.arrayBuffer()
+    if (res.status === 429) return
+  }
+  throw new Error(`${url}: the flood client was never refused`)
 }
 const cpu = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100 }
 
@@ -72,7 +85,7 @@ try {
   const results = Object.fromEntries(names.map((n) => [n, []]))
   for (let round = 0; round < rounds; round++) {
     for (const name of names) {
-      const env = { ...stubs.gatewayEnv, JWT_SECRET, JWT_TTL_SECONDS, REDIS_URL: redis.url, RATE_LIMIT_IP_MAX: '1000000000', AUDIT_LOG_PATH: join(OUT, 'audit.log'), LOG_LEVEL: 'info', ...VARIANTS[name] }
+      const env = { ...stubs.gatewayEnv, JWT_SECRET, JWT_TTL_SECONDS, REDIS_URL: redis.url, RATE_LIMIT_IP_MAX: '1000000000', AUDIT_LOG_PATH: join(OUT, 'audit.log'), LOG_LEVEL: 'info', ...(flood ? { RATE_LIMIT_MAX: '10', FLOOR_REFUSE: '1' } : {}), ...VARIANTS[name] }
       if (env.REDIS_URL === '') delete env.REDIS_URL
       if (env.RATE_LIMIT_IP_MAX === '0') env.RATE_LIMIT_IP_MAX = '1000000000000'
       let script
@@ -97,14 +110,16 @@ try {
         : await startGateway(env, { script })
       if (!gw.stop) gw.stop = async () => { gw.process.kill('SIGTERM'); await new Promise((resolve) => gw.process.once('exit', resolve)) }
       try {
-        await sweepClients(gw.url, tokensFile)
-        await wrk(gw.url, 2, tokensFile)
+        if (flood) await refuseFirstClient(gw.url, tokensFile)
+        else await sweepClients(gw.url, tokensFile)
+        await wrk(gw.url, 2, tokensFile, flood ? 'hot' : 'many')
         const before = cpu(gw.process.pid)
         if (rate) {
           results[name].push(await vegeta(gw.url, seconds, tokensFile))
           continue
         }
-        const r = await wrk(gw.url, seconds, tokensFile)
+        const r = await wrk(gw.url, seconds, tokensFile, flood ? 'hot' : 'many')
+        if (flood && r.limited !== r.requests) throw new Error(`${name}: ${r.requests - r.limited} of ${r.requests} flood answers were not 429`)
         const used = cpu(gw.process.pid) - before
         results[name].push({ rps: r.requests / (r.durationUs / 1e6), us: used * 1e6 / r.requests })
       } finally { await gw.stop() }
