@@ -49,6 +49,8 @@ const VARIANTS = {
   // Patched copies of dist/ (PATCH: [file, from, to]): a hook removed to see what it costs; never shipped.
   'no address ceiling': { PATCH: [['plugins/rate-limit.js', 'route.onRequest = [', 'if (Math.random() > 2) route.onRequest = [']] },
   'no route metrics': { PATCH: [['plugins/metrics.js', 'enabled: { histogram: true, summary: false }', 'enabled: false']] },
+  'no access log or route metrics': { ACCESS_LOG: 'off', PATCH: [['plugins/metrics.js', 'enabled: { histogram: true, summary: false }', 'enabled: false']] },
+  'no auto-pipelining': { PATCH: [['src/lib/redis-client.js', 'enableAutoPipelining: true,', 'enableAutoPipelining: false,']] },
   'no rate limits': { PATCH: [['plugins/rate-limit.js', 'route.onRequest = [', 'if (Math.random() > 2) route.onRequest = ['], ['plugins/rate-limit.js', 'global: true', 'global: false']] },
   // Another build of the gateway (a worktree's dist/), given as ABLATE_BASELINE_DIST=/path/to/dist.
   ...(process.env.ABLATE_BASELINE_DIST ? { baseline: { DIST: process.env.ABLATE_BASELINE_DIST } } : {}),
@@ -119,7 +121,8 @@ try {
           continue
         }
         const r = await wrk(gw.url, seconds, tokensFile, flood ? 'hot' : 'many')
-        if (flood && r.limited !== r.requests) throw new Error(`${name}: ${r.requests - r.limited} of ${r.requests} flood answers were not 429`)
+        // A 60 s window that resets during the run admits the client's 10 again; anything else is not a flood.
+        if (flood && (r.other > 0 || r.ok > 10)) throw new Error(`${name}: ${r.ok} × 2xx and ${r.other} others among ${r.requests} flood answers`)
         const used = cpu(gw.process.pid) - before
         results[name].push({ rps: r.requests / (r.durationUs / 1e6), us: used * 1e6 / r.requests })
       } finally { await gw.stop() }
