@@ -1,6 +1,8 @@
 // What bench/run.mjs and bench/investigate/*.mjs share: the clients' tokens, the backends, the warm-up, the perf recorder.
 import { spawn } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { startRedis, startStubs } from '../scripts/lib/stack.mjs'
 
 /** The secret the bench gives its gateways (and signs the clients' tokens with). */
@@ -48,4 +50,29 @@ export async function recordPerf (pid, file) {
   const recorder = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '999', '-g', '-o', file, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'inherit'] })
   await new Promise((resolve) => setTimeout(resolve, 300))
   return async () => { recorder.kill('SIGINT'); await new Promise((resolve) => recorder.once('exit', resolve)) }
+}
+
+/** The vegeta binary setup.sh builds (VEGETA_BIN to use another; else the one on PATH). */
+export const VEGETA = [process.env.VEGETA_BIN, join(fileURLToPath(new URL('..', import.meta.url)), '.cache', 'bin', 'vegeta')].find((p) => p && existsSync(p)) ?? 'vegeta'
+
+/**
+ * vegeta's targets: GET /users/:id with each client's token in turn, every client but the tokens file's first (the
+ * flood's, over its limit for the rest of the window once a flood ran).
+ */
+export function vegetaTargets (url, tokensFile) {
+  return readFileSync(tokensFile, 'utf8').split('\n').filter(Boolean).slice(1).map((line) => {
+    const [id, token] = line.split(' ')
+    return `GET ${url}/users/${id}\nAuthorization: Bearer ${token}\n`
+  }).join('\n')
+}
+
+/** vegeta at `rate`/s for `seconds` over `targets`; resolves with its JSON report. */
+export function vegetaAttack (targets, rate, seconds) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', `"${VEGETA}" attack -rate=${rate}/s -duration=${seconds}s -timeout=5s -keepalive=true -max-workers=2000 -lazy=false | "${VEGETA}" report -type=json`], { stdio: ['pipe', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.stdin.end(targets)
+    child.once('exit', (code) => code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`vegeta exited ${code}`)))
+  })
 }

@@ -10,12 +10,12 @@
 //   node bench/run.mjs [--short]     BENCH_WORKERS=N (default 2); --short: CI-sized, figures printed, never asserted.
 // Loopback only, free ports, bounded by a watchdog; every process it started is stopped, also on failure or Ctrl-C.
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { GATEWAY_NODE_ARGS, freePort, startRedis, startStubs, waitFor } from '../scripts/lib/stack.mjs'
-import { JWT_SECRET, JWT_TTL_SECONDS, sweepClients, writeTokensFile } from './lib.mjs'
+import { JWT_SECRET, JWT_TTL_SECONDS, VEGETA, sweepClients, vegetaTargets, writeTokensFile } from './lib.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const ROOT = join(BENCH, '..')
@@ -39,7 +39,6 @@ const settings = {
   rateLimitMax: 1000,
   p99TargetMs: 10
 }
-const VEGETA = [process.env.VEGETA_BIN, join(ROOT, '.cache', 'bin', 'vegeta')].find((p) => p && existsSync(p)) ?? 'vegeta'
 const log = (...m) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...m)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -282,12 +281,8 @@ async function main () {
   log(`profile ${settings.profile}: ${settings.rounds} rounds; workers 1 and ${settings.workers}; tmp ${tmp}`)
   const tokensFile = join(tmp, 'tokens.txt')
   await writeTokensFile(tokensFile, settings.clients)
-  // vegeta's targets: each client's request in turn (the URL filled per target).
-  // The first client is the flood's, over its limit for the rest of the window: the capacity steps leave it out.
-  const targetsText = readFileSync(tokensFile, 'utf8').split('\n').filter(Boolean).slice(1).map((line) => {
-    const [id, token] = line.split(' ')
-    return `GET {{URL}}/users/${id}\nAuthorization: Bearer ${token}\n`
-  }).join('\n')
+  // vegeta's targets: each client's request in turn (the URL filled per target), the flood's client left out.
+  const targetsText = vegetaTargets('{{URL}}', tokensFile)
 
   const redis = await startRedis()
   cleanups.push(() => redis.stop())

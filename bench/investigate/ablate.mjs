@@ -9,7 +9,7 @@ import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, startGateway, startNodeProcess } from '../../scripts/lib/stack.mjs'
-import { JWT_SECRET, JWT_TTL_SECONDS, startBackends, sweepClients } from '../lib.mjs'
+import { JWT_SECRET, JWT_TTL_SECONDS, startBackends, sweepClients, vegetaAttack, vegetaTargets } from '../lib.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const OUT = join(BENCH, '..', '..', 'results', 'ablate')
@@ -19,26 +19,12 @@ const rounds = Number(arg('rounds', 2))
 const only = arg('only', '')
 const rate = Number(arg('rate', 0))
 const flood = process.argv.includes('--flood')
-const VEGETA = join(BENCH, '..', '..', '.cache', 'bin', 'vegeta')
 
 /** vegeta at `rate`/s: latency percentiles in ms and the 2xx share. */
-function vegeta (url, secs, tokensFile) {
-  const targets = readFileSync(tokensFile, 'utf8').split('\n').filter(Boolean).map((line) => {
-    const [id, token] = line.split(' ')
-    return `GET ${url}/users/${id}\nAuthorization: Bearer ${token}\n`
-  }).join('\n')
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', `"${VEGETA}" attack -rate=${rate}/s -duration=${secs}s -timeout=5s -keepalive=true -max-workers=2000 -lazy=false | "${VEGETA}" report -type=json`], { stdio: ['pipe', 'pipe', 'inherit'] })
-    let out = ''
-    child.stdout.on('data', (d) => { out += d })
-    child.stdin.end(targets)
-    child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`vegeta exited ${code}`))
-      const r = JSON.parse(out)
-      const ms = (k) => (r.latencies[k] / 1e6).toFixed(1)
-      resolve({ rps: r.throughput, us: 0, text: `p50 ${ms('50th')} p90 ${ms('90th')} p99 ${ms('99th')} max ${ms('max')} ms ok ${(r.success * 100).toFixed(1)} %` })
-    })
-  })
+async function vegeta (url, secs, tokensFile) {
+  const r = await vegetaAttack(vegetaTargets(url, tokensFile), rate, secs)
+  const ms = (k) => (r.latencies[k] / 1e6).toFixed(1)
+  return { rps: r.throughput, us: 0, text: `p50 ${ms('50th')} p90 ${ms('90th')} p99 ${ms('99th')} max ${ms('max')} ms ok ${(r.success * 100).toFixed(1)} %` }
 }
 
 const VARIANTS = {
@@ -50,7 +36,8 @@ const VARIANTS = {
   'no address ceiling': { PATCH: [['plugins/rate-limit.js', 'route.onRequest = [', 'if (Math.random() > 2) route.onRequest = [']] },
   'no route metrics': { PATCH: [['plugins/metrics.js', 'enabled: { histogram: true, summary: false }', 'enabled: false']] },
   'no access log or route metrics': { ACCESS_LOG: 'off', PATCH: [['plugins/metrics.js', 'enabled: { histogram: true, summary: false }', 'enabled: false']] },
-  'no auto-pipelining': { PATCH: [['src/lib/redis-client.js', 'enableAutoPipelining: true,', 'enableAutoPipelining: false,']] },
+  // The build before 2c1d2f0 had it on; the first occurrence is the single node's (the Cluster's keeps it on).
+  'auto-pipelining on': { PATCH: [['src/lib/redis-client.js', 'enableAutoPipelining: false,', 'enableAutoPipelining: true,']] },
   'no rate limits': { PATCH: [['plugins/rate-limit.js', 'route.onRequest = [', 'if (Math.random() > 2) route.onRequest = ['], ['plugins/rate-limit.js', 'global: true', 'global: false']] },
   // Another build of the gateway (a worktree's dist/), given as ABLATE_BASELINE_DIST=/path/to/dist.
   ...(process.env.ABLATE_BASELINE_DIST ? { baseline: { DIST: process.env.ABLATE_BASELINE_DIST } } : {}),
@@ -89,7 +76,6 @@ try {
     for (const name of names) {
       const env = { ...stubs.gatewayEnv, JWT_SECRET, JWT_TTL_SECONDS, REDIS_URL: redis.url, RATE_LIMIT_IP_MAX: '1000000000', AUDIT_LOG_PATH: join(OUT, 'audit.log'), LOG_LEVEL: 'info', ...(flood ? { RATE_LIMIT_MAX: '10', FLOOR_REFUSE: '1' } : {}), ...VARIANTS[name] }
       if (env.REDIS_URL === '') delete env.REDIS_URL
-      if (env.RATE_LIMIT_IP_MAX === '0') env.RATE_LIMIT_IP_MAX = '1000000000000'
       let script
       if (env.PATCH) {
         const dir = join(OUT, `dist-${name.replaceAll(' ', '-')}`)

@@ -4,32 +4,20 @@
 //   node bench/investigate/rate-chunks.mjs [--rate=1000] [--chunks=4] [--embedded] [--dist=/path/to/dist] [--floor]
 // --dist: another build of the gateway (a patched copy of dist/ inside this repository, so its imports resolve);
 // --floor: not the gateway but floor-server.mjs, a bare Fastify + undici relay (what any Fastify proxy allocates).
-import { spawn } from 'node:child_process'
-import { mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startGateway } from '../../scripts/lib/stack.mjs'
-import { JWT_SECRET, JWT_TTL_SECONDS, startBackends, sweepClients } from '../lib.mjs'
+import { JWT_SECRET, JWT_TTL_SECONDS, startBackends, sweepClients, vegetaAttack, vegetaTargets } from '../lib.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const OUT = join(BENCH, '..', '..', 'results', 'rate-chunks')
-const VEGETA = join(BENCH, '..', '..', '.cache', 'bin', 'vegeta')
 const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback
 const rate = Number(arg('rate', 1000))
 const chunks = Number(arg('chunks', 4))
 const dist = arg('dist', undefined)
 const embedded = process.argv.includes('--embedded')
 const floor = process.argv.includes('--floor')
-
-function vegetaChunk (targets) {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', `"${VEGETA}" attack -rate=${rate}/s -duration=5s -timeout=5s -keepalive=true -max-workers=2000 -lazy=false | "${VEGETA}" report -type=json`], { stdio: ['pipe', 'pipe', 'inherit'] })
-    let out = ''
-    child.stdout.on('data', (d) => { out += d })
-    child.stdin.end(targets)
-    child.once('exit', (code) => code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`vegeta exited ${code}`)))
-  })
-}
 
 /** Scavenges, their median pause, mark-compacts, and per scavenge the MB freed and the MB its survivors added. */
 function gcSummary (output) {
@@ -53,14 +41,10 @@ try {
   stops.push(() => gw.stop())
   const started = Date.now()
   await sweepClients(gw.url, tokensFile)
-  // Every client but the first (the bench's flood client), each request to the next one.
-  const targets = readFileSync(tokensFile, 'utf8').split('\n').filter(Boolean).slice(1).map((line) => {
-    const [id, token] = line.split(' ')
-    return `GET ${gw.url}/users/${id}\nAuthorization: Bearer ${token}\n`
-  }).join('\n')
+  const targets = vegetaTargets(gw.url, tokensFile)
   const gcFrom = gw.output().length
   for (let i = 0; i < chunks; i++) {
-    const r = await vegetaChunk(targets)
+    const r = await vegetaAttack(targets, rate, 5)
     const ms = (k) => (r.latencies[k] / 1e6).toFixed(1)
     console.log(`t+${((Date.now() - started) / 1000).toFixed(0)} s: p50 ${ms('50th')} ms, p99 ${ms('99th')} ms, max ${ms('max')} ms, ${(r.success * 100).toFixed(2)} % 2xx`)
   }
