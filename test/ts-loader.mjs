@@ -3,7 +3,7 @@
 // routes/ and test/ again in every one (~1.5 s of CPU per file, twice 63 files per CI run). This one transpiles as
 // ts-node's transpile-only mode did (typescript's transpileModule, no type check: `npm run typecheck` does that) and
 // keeps the output in node_modules/.cache, keyed by the source's hash, so the compiler is loaded only on a miss.
-// Hand-written because the project takes no new dependency for it; @tapjs/tsx would be the packaged way.
+// Hand-written because the packaged way, @tapjs/tsx 3.4.8, pins @tapjs/core 4.5.8 while tap 21.8 ships 4.6.0.
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { register, createRequire } from 'node:module'
